@@ -1,0 +1,44 @@
+# Two commands: `make run` serves the app, `make test` runs the whole test suite.
+# Both set everything up from a fresh clone first.
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.requirements-installed
+
+.PHONY: run test setup browser services migrate lint bench
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+
+$(STAMP): requirements.txt | $(PY)
+	$(PY) -m pip install --quiet -r requirements.txt
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+migrate: setup
+	$(PY) manage.py migrate --noinput
+
+run: migrate
+	$(PY) manage.py runserver 127.0.0.1:8000
+
+# Chromium for the browser tests comes from Debian (never a Playwright download).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+		(apt-get update -qq && apt-get install -y -qq chromium chromium-driver) || \
+		{ echo "Could not install chromium (apt-get install -y chromium chromium-driver)"; exit 1; }; }
+
+# PostgreSQL and Redis for the tests that need real ones; started if they are down.
+services:
+	@scripts/services.sh
+
+test: setup browser services
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: setup
+	$(PY) -m ruff format --check .
+	$(PY) -m ruff check .
+
+bench: migrate services
+	$(PY) manage.py bench

@@ -1,0 +1,188 @@
+"""Drawings people made and what each model answered.
+
+A drawing and its predictions are written together by ``Drawing.objects.record`` in one
+transaction, so the database never holds a drawing without both answers.
+"""
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models, transaction
+from django.utils import timezone
+
+MODEL_NAMES = ("keras", "custom")
+DIGITS = range(10)
+
+
+class DrawingQuerySet(models.QuerySet):
+    def labeled(self, include_user_labels=False):
+        qs = self.filter(label__isnull=False)
+        if not include_user_labels:
+            qs = qs.filter(label_source=Drawing.LabelSource.STAFF)
+        return qs
+
+    def unlabeled(self):
+        return self.filter(label__isnull=True)
+
+    def with_predictions(self):
+        return self.prefetch_related("predictions")
+
+    def of_session(self, session_key):
+        if not session_key:
+            return self.none()
+        return self.filter(session_key=session_key)
+
+
+class DrawingManager(models.Manager.from_queryset(DrawingQuerySet)):
+    def record(
+        self,
+        *,
+        image,
+        model_input,
+        preprocess_version,
+        answers,
+        source="api",
+        session_key="",
+        image_type="image/png",
+    ):
+        """Store one drawing and every model's answer in a single transaction.
+
+        ``model_input`` is the 784-byte uint8 input the models saw; ``answers`` maps a
+        model name to an object with digit, probabilities, confidence, model_version and
+        time_ms (``inference.ModelAnswer``).
+        """
+        model_input = bytes(model_input)
+        if len(model_input) != 28 * 28:
+            raise ValueError(f"model_input must be 784 bytes, got {len(model_input)}")
+        missing = set(MODEL_NAMES) - set(answers)
+        if missing:
+            raise ValueError(f"answers missing for models: {sorted(missing)}")
+        digits = {answers[name].digit for name in MODEL_NAMES}
+        with transaction.atomic():
+            drawing = self.create(
+                image=bytes(image),
+                image_type=image_type,
+                model_input=model_input,
+                preprocess_version=preprocess_version,
+                source=source,
+                session_key=session_key or "",
+                agree=len(digits) == 1,
+            )
+            for name in MODEL_NAMES:
+                answer = answers[name]
+                Prediction.objects.create(
+                    drawing=drawing,
+                    model_name=name,
+                    model_version=answer.model_version,
+                    digit=int(answer.digit),
+                    probabilities=[float(p) for p in answer.probabilities],
+                    confidence=float(answer.confidence),
+                    time_ms=float(answer.time_ms),
+                )
+        return drawing
+
+
+class Drawing(models.Model):
+    class Source(models.TextChoices):
+        WEB = "web", "Web page"
+        API = "api", "API"
+
+    class LabelSource(models.TextChoices):
+        STAFF = "staff", "Staff"
+        USER = "user", "Person who drew it"
+
+    created = models.DateTimeField(default=timezone.now, db_index=True)
+    # Stored in the database (not a loose file) so a drawing and its answers commit together.
+    image = models.BinaryField(help_text="The image exactly as received.")
+    image_type = models.CharField(max_length=32, default="image/png")
+    model_input = models.BinaryField(help_text="28×28 uint8 model input, 784 bytes, ink bright.")
+    preprocess_version = models.CharField(max_length=32)
+    source = models.CharField(max_length=8, choices=Source.choices, default=Source.API)
+    session_key = models.CharField(max_length=64, blank=True, default="", db_index=True)
+    # Denormalised from the predictions so the disagreement filter is an index lookup.
+    agree = models.BooleanField(null=True)
+
+    label = models.PositiveSmallIntegerField(
+        null=True, blank=True, validators=[MinValueValidator(0), MaxValueValidator(9)]
+    )
+    label_source = models.CharField(max_length=8, choices=LabelSource.choices, blank=True, default="")
+    labeled_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="labeled_drawings"
+    )
+    labeled_at = models.DateTimeField(null=True, blank=True)
+
+    objects = DrawingManager()
+
+    class Meta:
+        ordering = ["-created", "-id"]
+        indexes = [
+            models.Index(fields=["label_source", "label"], name="drawing_label_idx"),
+            models.Index(fields=["agree", "created"], name="drawing_agree_idx"),
+            models.Index(fields=["labeled_at"], name="drawing_labeled_at_idx"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(label__isnull=True) | models.Q(label__gte=0, label__lte=9),
+                name="drawing_label_is_digit",
+            ),
+        ]
+
+    def __str__(self):
+        return f"Drawing {self.pk}"
+
+    @property
+    def is_labeled(self):
+        return self.label is not None
+
+    def prediction_for(self, model_name):
+        """The model's prediction, using prefetched rows when present (no extra query)."""
+        for prediction in self.predictions.all():
+            if prediction.model_name == model_name:
+                return prediction
+        return None
+
+    def set_label(self, label, *, by=None, source=LabelSource.STAFF):
+        """Set the verified label (staff) and remember who and when."""
+        if label is not None and (isinstance(label, bool) or int(label) not in DIGITS):
+            raise ValueError(f"label must be a digit 0-9, got {label!r}")
+        self.label = None if label is None else int(label)
+        self.label_source = "" if label is None else source
+        self.labeled_by = by if label is not None else None
+        self.labeled_at = timezone.now() if label is not None else None
+        self.save(update_fields=["label", "label_source", "labeled_by", "labeled_at"])
+
+    def add_user_feedback(self, label):
+        """The person who drew it says what it was. Never overrides a staff label.
+
+        Returns True when the label was stored.
+        """
+        if self.label_source == self.LabelSource.STAFF:
+            return False
+        self.set_label(label, by=None, source=self.LabelSource.USER)
+        return True
+
+    def input_bytes(self):
+        return bytes(self.model_input)
+
+
+class Prediction(models.Model):
+    drawing = models.ForeignKey(Drawing, on_delete=models.CASCADE, related_name="predictions")
+    model_name = models.CharField(max_length=16, choices=[(n, n) for n in MODEL_NAMES])
+    model_version = models.CharField(max_length=64)
+    digit = models.PositiveSmallIntegerField(validators=[MinValueValidator(0), MaxValueValidator(9)])
+    probabilities = models.JSONField(help_text="Ten probabilities, digit 0 to 9.")
+    confidence = models.FloatField()
+    time_ms = models.FloatField(help_text="Inference time of this model, milliseconds.")
+
+    class Meta:
+        ordering = ["drawing_id", "model_name"]
+        constraints = [
+            models.UniqueConstraint(fields=["drawing", "model_name"], name="one_prediction_per_model"),
+        ]
+        indexes = [
+            models.Index(fields=["model_name", "digit"], name="prediction_digit_idx"),
+            models.Index(fields=["model_name", "confidence"], name="prediction_confidence_idx"),
+            models.Index(fields=["model_name", "model_version"], name="prediction_version_idx"),
+        ]
+
+    def __str__(self):
+        return f"{self.model_name} says {self.digit} ({self.confidence:.2f})"

@@ -1,0 +1,60 @@
+"""Fixtures shared by the whole suite."""
+
+import os
+import socket
+
+import pytest
+
+
+def service_up(host, port):
+    try:
+        with socket.create_connection((host, port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def require_service(name, port):
+    """Tests that need a real service fail when it is down; they never skip (CI must run them)."""
+    if not service_up("127.0.0.1", port):
+        pytest.fail(f"{name} is not running on 127.0.0.1:{port}; start it with `make services`.")
+
+
+POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/postgres")
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+
+
+@pytest.fixture
+def postgres_url():
+    require_service("PostgreSQL", 5432)
+    return POSTGRES_URL
+
+
+@pytest.fixture
+def redis_url():
+    require_service("Redis", 6379)
+    return REDIS_URL
+
+
+@pytest.fixture
+def staff_user(django_user_model):
+    return django_user_model.objects.create_user(
+        username="staff", password="staff-pass-123", email="staff@example.com", is_staff=True
+    )
+
+
+@pytest.fixture
+def other_staff_user(django_user_model):
+    return django_user_model.objects.create_user(username="staff2", password="staff-pass-456", is_staff=True)
+
+
+@pytest.fixture
+def plain_user(django_user_model):
+    return django_user_model.objects.create_user(username="plain", password="plain-pass-123")
+
+
+def pytest_report_header(config):
+    from django.conf import settings
+
+    db = settings.DATABASES["default"]
+    return f"database backend: {db['ENGINE']} ({db.get('HOST') or db['NAME']})"

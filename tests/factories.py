@@ -1,0 +1,40 @@
+"""Rows for tests that are about storage and bookkeeping, not about the models.
+
+The answers here are test data built by hand: nothing in the product ever stores them.
+"""
+
+from dataclasses import dataclass
+
+from recognizer.models import Drawing
+
+
+@dataclass(frozen=True)
+class Answer:
+    digit: int
+    probabilities: list
+    confidence: float
+    model_version: str = "test-1"
+    time_ms: float = 0.5
+
+
+def answer(digit, confidence=0.9, version="test-1"):
+    rest = (1.0 - confidence) / 9
+    probabilities = [rest] * 10
+    probabilities[digit] = confidence
+    return Answer(digit=digit, probabilities=probabilities, confidence=confidence, model_version=version)
+
+
+def make_drawing(keras=7, custom=7, keras_conf=0.9, custom_conf=0.9, label=None, label_source="staff", **kwargs):
+    drawing = Drawing.objects.record(
+        image=kwargs.pop("image", b"\x89PNG test image"),
+        model_input=kwargs.pop("model_input", bytes(range(256)) * 3 + bytes(16)),
+        preprocess_version=kwargs.pop("preprocess_version", "test"),
+        answers={
+            "keras": answer(keras, keras_conf, kwargs.pop("keras_version", "test-1")),
+            "custom": answer(custom, custom_conf, kwargs.pop("custom_version", "test-1")),
+        },
+        **kwargs,
+    )
+    if label is not None:
+        drawing.set_label(label, source=label_source)
+    return drawing
