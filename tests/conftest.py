@@ -24,6 +24,19 @@ POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgres://postgres@127.0.0.
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 
 
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix):
+    """One test database per pytest process, so parallel runs on one machine never clobber each other."""
+    from django.conf import settings
+
+    db = settings.DATABASES["default"]
+    test = db.setdefault("TEST", {})
+    if db["ENGINE"].endswith("sqlite3"):
+        test["NAME"] = str(settings.BASE_DIR / f"test-db-{os.getpid()}.sqlite3")
+    else:
+        test["NAME"] = f"test_{db['NAME']}_{os.getpid()}"
+
+
 @pytest.fixture
 def postgres_url():
     require_service("PostgreSQL", 5432)
