@@ -1,0 +1,24 @@
+import json
+
+from django.core.management.base import BaseCommand
+
+from recognizer import accuracy
+
+
+class Command(BaseCommand):
+    help = "Print production accuracy of both models over labeled drawings (the dashboard's numbers)."
+
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--include-user-labels",
+            action="store_true",
+            help="Also count labels people gave their own drawings (default: staff labels only).",
+        )
+        parser.add_argument("--json", action="store_true", help="Print the numbers as JSON (same as /api/accuracy/).")
+
+    def handle(self, *args, **options):
+        numbers = accuracy.compute(include_user_labels=options["include_user_labels"])
+        if options["json"]:
+            self.stdout.write(json.dumps(numbers, indent=2))
+        else:
+            self.stdout.write(accuracy.format_table(numbers))
