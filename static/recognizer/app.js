@@ -99,7 +99,9 @@
     buttons.clear.disabled = empty;
     if (shown && shown.version !== version) markStale(true);
     if (!empty) hideError();
-    scheduleRedraw();
+    // Mid-stroke, redraw once per frame; otherwise (undo, clear) show the change at once.
+    if (activePointer === null) redraw();
+    else scheduleRedraw();
   }
 
   ink.addEventListener("pointerdown", (e) => {
@@ -130,7 +132,7 @@
     if (e.pointerId !== activePointer) return;
     activePointer = null;
     current = null;
-    scheduleRedraw();
+    redraw();
   }
   ink.addEventListener("pointerup", endStroke);
   ink.addEventListener("pointercancel", endStroke);
