@@ -1,0 +1,387 @@
+"""Start gunicorn against a fresh PostgreSQL database, load it over loopback, check what was written.
+
+Shared by the benchmark (``bench/run.py``) and the load test (``tests/test_load.py``). Plain Python: no Django is
+imported here, so the caller's own settings never leak into the server it starts. Everything is bounded: a fixed
+number of requests, a deadline, loopback only.
+"""
+
+import base64
+import http.client
+import io
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import psutil
+import psycopg
+
+ROOT = Path(__file__).resolve().parent.parent
+PREDICT_PATH = "/api/predict/"
+# Connection-level failures a client retries: the worker holding the connection died or closed it.
+RETRYABLE = (ConnectionError, http.client.RemoteDisconnected, http.client.BadStatusLine, socket.timeout)
+
+
+def free_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def with_database(url, name):
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, parts.fragment))
+
+
+@contextmanager
+def fresh_postgres_database(admin_url, prefix):
+    """Create an empty database ``<prefix>_<pid>`` with the schema migrated; drop it afterwards."""
+    name = f"{prefix}_{os.getpid()}"
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = with_database(admin_url, name)
+    try:
+        env = {**os.environ, "DATABASE_URL": url, "DJANGO_SETTINGS_MODULE": "digitsite.settings"}
+        subprocess.run(
+            [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"],
+            cwd=ROOT,
+            env=env,
+            check=True,
+            capture_output=True,
+            timeout=180,
+        )
+        yield url
+    finally:
+        with psycopg.connect(admin_url, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def production_env(database_url, port, **extra):
+    """The environment of a production server on loopback: DEBUG off, PostgreSQL, rate limit raised by config."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("DJANGO_", "GUNICORN_", "DATABASE_", "REDIS_", "CACHE_", "PREDICT_"))
+    }
+    env.update(
+        DJANGO_SETTINGS_MODULE="digitsite.settings",
+        DJANGO_DEBUG="0",
+        DJANGO_SECRET_KEY=secrets.token_urlsafe(50),
+        DJANGO_ALLOWED_HOSTS="127.0.0.1",
+        # Plain HTTP on loopback: no redirect to https.
+        DJANGO_SECURE_SSL_REDIRECT="0",
+        DATABASE_URL=database_url,
+        PREDICT_RATE_ANON="1000000/min",
+        GUNICORN_BIND=f"127.0.0.1:{port}",
+        GUNICORN_LOG_LEVEL="warning",
+    )
+    env.update({k: str(v) for k, v in extra.items()})
+    return env
+
+
+class Server:
+    """A gunicorn master started with the repo's gunicorn.conf.py, stopped with its whole process group."""
+
+    def __init__(self, env, log_path):
+        self.env = env
+        self.port = int(env["GUNICORN_BIND"].rsplit(":", 1)[1])
+        self.log_path = Path(log_path)
+        self.proc = None
+        self.started_at = None
+
+    def start(self):
+        self.log_file = open(self.log_path, "wb")  # noqa: SIM115 (closed in stop)
+        self.started_at = time.perf_counter()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py"],
+            cwd=ROOT,
+            env=self.env,
+            stdout=self.log_file,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        return self
+
+    def log(self):
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def workers(self):
+        try:
+            return psutil.Process(self.proc.pid).children()
+        except psutil.NoSuchProcess:
+            return []
+
+    def wait_for_workers(self, count, timeout):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if len(self.workers()) >= count:
+                return True
+            time.sleep(0.1)
+        return False
+
+    def stop(self):
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(timeout=10)
+        # Workers left behind by a master that died first.
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.log_file.close()
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+def canvas_drawings(count):
+    """Canvas-style PNGs (black strokes on a white 280×280 canvas) of MNIST test digits, with their labels."""
+    try:
+        from recognizer import canvas_eval
+
+        if hasattr(canvas_eval, "canvas_pngs"):
+            pngs, labels = canvas_eval.canvas_pngs(count)
+            return list(pngs), [int(y) for y in labels], "recognizer.canvas_eval"
+    except ImportError:
+        pass
+    from PIL import Image, ImageFilter
+
+    from recognizer.mnist import load_mnist
+
+    images, labels = load_mnist("test")
+    pngs = []
+    for img in images[:count]:
+        # Upscale ×10 like a 280-px canvas, harden the edges into pen strokes, soften them like canvas anti-aliasing.
+        big = Image.fromarray(img).resize((280, 280), Image.BILINEAR)
+        big = big.point(lambda v: 255 if v > 90 else 0).filter(ImageFilter.GaussianBlur(1.2))
+        canvas = Image.eval(big, lambda v: 255 - v).convert("RGBA")
+        buf = io.BytesIO()
+        canvas.save(buf, "PNG")
+        pngs.append(buf.getvalue())
+    return pngs, [int(y) for y in labels[:count]], "MNIST test digits drawn onto 280×280 canvases by bench/harness.py"
+
+
+def predict_body(png):
+    return json.dumps({"image": "data:image/png;base64," + base64.b64encode(png).decode()}).encode()
+
+
+class Client:
+    """One keep-alive HTTP connection, reopened after a connection error."""
+
+    def __init__(self, port, timeout=30.0):
+        self.port = port
+        self.timeout = timeout
+        self.conn = None
+
+    def post(self, path, body):
+        if self.conn is None:
+            self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=self.timeout)
+        try:
+            self.conn.request("POST", path, body=body, headers={"Content-Type": "application/json"})
+            response = self.conn.getresponse()
+            return response.status, response.read()
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self):
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None
+
+
+def wait_until_answering(server, body, timeout):
+    """Seconds from process start to the first 201 answer (None if it never came)."""
+    deadline = time.monotonic() + timeout
+    client = Client(server.port, timeout=timeout)
+    try:
+        while time.monotonic() < deadline:
+            if server.proc.poll() is not None:
+                return None
+            try:
+                status, _ = client.post(PREDICT_PATH, body)
+                if status == 201:
+                    return time.perf_counter() - server.started_at
+            except (*RETRYABLE, OSError):
+                time.sleep(0.05)
+        return None
+    finally:
+        client.close()
+
+
+@dataclass
+class Result:
+    index: int
+    status: int | None = None  # None: gave up after connection errors
+    latency_s: float = 0.0
+    drawing_id: int | None = None
+    attempts: int = 0
+    error: str = ""
+
+
+@dataclass
+class LoadRun:
+    results: list = field(default_factory=list)
+    wall_s: float = 0.0
+    killed_pid: int | None = None
+    timed_out: bool = False
+
+    @property
+    def created_ids(self):
+        return [r.drawing_id for r in self.results if r.status == 201]
+
+    @property
+    def retried(self):
+        """Requests sent more than once: each may have been stored once before its answer was lost."""
+        return sum(1 for r in self.results if r.attempts > 1)
+
+    def count(self, status):
+        return sum(1 for r in self.results if r.status == status)
+
+    @property
+    def errors(self):
+        return [r for r in self.results if r.status != 201]
+
+
+def run_load(
+    port,
+    bodies,
+    total,
+    concurrency,
+    *,
+    deadline_s=120.0,
+    max_attempts=1,
+    kill_after=None,
+    server=None,
+):
+    """Send ``total`` predictions from ``concurrency`` threads, cycling through ``bodies``.
+
+    ``max_attempts`` > 1 retries a request on connection errors (never on an HTTP answer). ``kill_after``: once that
+    many requests have finished, SIGKILL one of ``server``'s workers.
+    """
+    run = LoadRun(results=[Result(i) for i in range(total)])
+    next_index = iter(range(total))
+    lock = threading.Lock()
+    finished = [0]
+    stop_at = time.monotonic() + deadline_s
+    kill_now = threading.Event()
+
+    def take():
+        with lock:
+            return next(next_index, None)
+
+    def client_thread():
+        client = Client(port)
+        try:
+            while (i := take()) is not None:
+                result = run.results[i]
+                body = bodies[i % len(bodies)]
+                started = time.perf_counter()
+                while result.attempts < max_attempts and time.monotonic() < stop_at:
+                    result.attempts += 1
+                    try:
+                        status, payload = client.post(PREDICT_PATH, body)
+                    except (*RETRYABLE, OSError) as exc:
+                        result.error = f"{type(exc).__name__}: {exc}"
+                        time.sleep(min(0.05 * result.attempts, 0.5))
+                        continue
+                    result.status = status
+                    if status == 201:
+                        result.drawing_id = json.loads(payload)["id"]
+                        result.error = ""
+                    else:
+                        result.error = payload[:200].decode(errors="replace")
+                    break
+                result.latency_s = time.perf_counter() - started
+                with lock:
+                    finished[0] += 1
+                    if kill_after is not None and finished[0] == kill_after:
+                        kill_now.set()
+                if time.monotonic() >= stop_at:
+                    run.timed_out = True
+                    return
+        finally:
+            client.close()
+
+    def killer():
+        while not kill_now.wait(0.05):
+            if all(not t.is_alive() for t in threads):
+                return
+        workers = server.workers()
+        if workers:
+            run.killed_pid = workers[0].pid
+            os.kill(run.killed_pid, signal.SIGKILL)
+
+    threads = [threading.Thread(target=client_thread, daemon=True) for _ in range(concurrency)]
+    started = time.perf_counter()
+    for t in threads:
+        t.start()
+    killer_thread = None
+    if kill_after is not None:
+        killer_thread = threading.Thread(target=killer, daemon=True)
+        killer_thread.start()
+    for t in threads:
+        t.join(timeout=max(0.0, stop_at - time.monotonic()) + 35)
+        if t.is_alive():
+            run.timed_out = True
+    run.wall_s = time.perf_counter() - started
+    if killer_thread is not None:
+        kill_now.set()
+        killer_thread.join(timeout=5)
+    return run
+
+
+def check_writes(database_url, run, *, retries_may_duplicate=False):
+    """Compare what the server answered with what PostgreSQL holds.
+
+    Returns a dict of problems (empty lists when all is well). Every 201 must name exactly one drawing with exactly
+    one keras and one custom prediction, and no drawing may lack either. Without retries nothing else may have been
+    written; with retries, a request whose answer was lost may have been stored once more than answered, so up to
+    ``run.retried`` extra drawings are allowed, each complete.
+    """
+    with psycopg.connect(database_url) as conn:
+        rows = conn.execute(
+            "SELECT d.id, array_agg(p.model_name ORDER BY p.model_name) FILTER (WHERE p.id IS NOT NULL)"
+            " FROM recognizer_drawing d LEFT JOIN recognizer_prediction p ON p.drawing_id = d.id GROUP BY d.id"
+        ).fetchall()
+        orphans = conn.execute(
+            "SELECT count(*) FROM recognizer_prediction p"
+            " WHERE NOT EXISTS (SELECT 1 FROM recognizer_drawing d WHERE d.id = p.drawing_id)"
+        ).fetchone()[0]
+    stored = {drawing_id: (models or []) for drawing_id, models in rows}
+    answered = run.created_ids
+    extra = sorted(set(stored) - set(answered))
+    problems = {
+        "answered_twice": sorted({i for i in answered if answered.count(i) > 1}),
+        "answered_but_missing": sorted(set(answered) - set(stored)),
+        "without_both_predictions": sorted(i for i, m in stored.items() if m != ["custom", "keras"]),
+        "orphan_predictions": [orphans] if orphans else [],
+        "unanswered_drawings": [] if retries_may_duplicate and len(extra) <= run.retried else extra,
+    }
+    summary = {"stored": len(stored), "answered": len(answered), "extra": len(extra), "retried": run.retried}
+    return problems, summary
+
+
+def clear_drawings(database_url):
+    with psycopg.connect(database_url) as conn:
+        conn.execute("DELETE FROM recognizer_prediction")
+        conn.execute("DELETE FROM recognizer_drawing")

@@ -1,0 +1,453 @@
+"""The benchmark: `make bench` (or `python manage.py bench`, or `python bench/run.py`).
+
+Measures, in one run on this machine:
+  1. in-process p50/p95 of preprocessing, each model and both models on one drawing;
+  2. over HTTP on loopback, gunicorn (gunicorn.conf.py, DEBUG off) against a fresh PostgreSQL database and Redis:
+     req/s, p50/p95/p99 and errors for 1, 4 and 16 concurrent clients sending canvas-style PNGs of MNIST test digits;
+  3. the same drawings through the baseline (bench/baseline_wsgi.py: Keras ``model.predict`` at batch size 1 on a
+     naively resized image), served by the same gunicorn config, so the speed-up is a measured ratio;
+  4. memory (RSS/PSS/USS per worker after warm-up) and cold start (process start to first 201);
+  5. no lost writes: N predictions from many threads, then the same while one worker is SIGKILLed (clients retry).
+It prints the tables and writes them to bench/RESULTS.md. The rate limit is raised through the environment
+(PREDICT_RATE_ANON), the same setting production uses.
+"""
+
+import argparse
+import os
+import platform
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+# The same TensorFlow threading as the served workers (gunicorn.conf.py), so in-process numbers compare.
+os.environ.setdefault("TF_NUM_INTRAOP_THREADS", "1")
+os.environ.setdefault("TF_NUM_INTEROP_THREADS", "1")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+import psutil  # noqa: E402
+
+from bench import harness  # noqa: E402
+
+DEFAULT_ADMIN_URL = os.environ.get("BENCH_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/postgres")
+DEFAULT_REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
+
+
+def percentiles(values_s, qs=(50, 95, 99)):
+    if not values_s:
+        return {q: float("nan") for q in qs}
+    arr = np.asarray(values_s) * 1000.0
+    return {q: float(np.percentile(arr, q)) for q in qs}
+
+
+def fmt(v, digits=1):
+    return "—" if v is None or (isinstance(v, float) and np.isnan(v)) else f"{v:.{digits}f}"
+
+
+def table(headers, rows):
+    lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+# ---- in-process -----------------------------------------------------------------------------------------------
+
+
+def bench_in_process(pngs, repeat):
+    import django
+
+    django.setup()
+    from recognizer import inference, preprocess
+
+    inference.warm_up()
+    stages = {"preprocess (PNG → 28×28)": [], "keras model": [], "custom model": [], "both models (predict_both)": []}
+    stages["preprocess + both models"] = []
+    for i in range(repeat):
+        png = pngs[i % len(pngs)]
+        t0 = time.perf_counter()
+        x = preprocess.to_model_input(png)
+        t1 = time.perf_counter()
+        answers = inference.predict_both(x)
+        t2 = time.perf_counter()
+        stages["preprocess (PNG → 28×28)"].append(t1 - t0)
+        stages["keras model"].append(answers["keras"].time_ms / 1000)
+        stages["custom model"].append(answers["custom"].time_ms / 1000)
+        stages["both models (predict_both)"].append(t2 - t1)
+        stages["preprocess + both models"].append(t2 - t0)
+    # The baseline's work in-process, for reference: naive resize + Keras model.predict at batch size 1.
+    import keras
+
+    from bench.baseline_wsgi import keras_model_path
+
+    model = keras.models.load_model(keras_model_path(), compile=False)
+    shape = (1, *model.input_shape[1:])
+    model.predict(np.zeros(shape, "float32"), verbose=0)
+    baseline = []
+    for i in range(min(repeat, 100)):
+        t0 = time.perf_counter()
+        x = preprocess.naive_model_input(pngs[i % len(pngs)]).reshape(shape).astype("float32")
+        model.predict(x, verbose=0)
+        baseline.append(time.perf_counter() - t0)
+    stages["baseline: naive resize + keras model.predict"] = baseline
+    return stages, inference.model_versions()
+
+
+# ---- over HTTP ------------------------------------------------------------------------------------------------
+
+
+def memory_of(server):
+    rows = []
+    for proc in [psutil.Process(server.proc.pid), *server.workers()]:
+        try:
+            info = proc.memory_full_info()
+        except psutil.Error:
+            continue
+        role = "master" if proc.pid == server.proc.pid else "worker"
+        rows.append((role, proc.pid, info.rss / 2**20, info.pss / 2**20, info.uss / 2**20))
+    return rows
+
+
+def serve_and_measure(name, env, bodies, levels, requests, workers, tmp, say):
+    server = harness.Server(env, Path(tmp) / f"{name}.log")
+    out = {"name": name, "levels": []}
+    with server:
+        cold = harness.wait_until_answering(server, bodies[0], timeout=180)
+        if cold is None:
+            raise RuntimeError(f"{name}: no answer within 180 s\n{server.log()[-3000:]}")
+        out["cold_start_s"] = cold
+        server.wait_for_workers(workers, 30)
+        # Warm every worker and thread (and the connection pools) before measuring.
+        harness.run_load(server.port, bodies, total=max(40, 8 * workers), concurrency=8, deadline_s=120)
+        out["memory"] = memory_of(server)
+        for c in levels:
+            n = requests(c)
+            run = harness.run_load(server.port, bodies, total=n, concurrency=c, deadline_s=180)
+            latencies = [r.latency_s for r in run.results if r.status == 201]
+            level = {
+                "concurrency": c,
+                "requests": n,
+                "ok": len(latencies),
+                "errors": len(run.errors),
+                "rps": len(latencies) / run.wall_s if run.wall_s else 0.0,
+                "pct": percentiles(latencies),
+                "error_samples": sorted({(r.status, r.error[:80]) for r in run.errors})[:3],
+            }
+            out["levels"].append(level)
+            say(
+                f"  {name:<9} c={c:<3} {level['rps']:7.1f} req/s  p50 {fmt(level['pct'][50])} ms  "
+                f"p95 {fmt(level['pct'][95])}  p99 {fmt(level['pct'][99])}  errors {level['errors']}"
+            )
+        out["memory_after"] = memory_of(server)
+    return out
+
+
+def no_lost_writes(admin_url, bodies, total, concurrency, workers, tmp, extra_env, say):
+    """The full load test: a clean run and a run with one worker SIGKILLed; each against a fresh database."""
+    scenarios = []
+    for kill in (False, True):
+        prefix = "digits_bench_kill" if kill else "digits_bench_load"
+        with harness.fresh_postgres_database(admin_url, prefix) as url:
+            env = harness.production_env(url, harness.free_port(), WEB_CONCURRENCY=workers, **extra_env)
+            server = harness.Server(env, Path(tmp) / f"{prefix}.log")
+            with server:
+                if harness.wait_until_answering(server, bodies[0], timeout=180) is None:
+                    raise RuntimeError(f"{prefix}: server did not answer\n{server.log()[-3000:]}")
+                server.wait_for_workers(workers, 30)
+                harness.clear_drawings(url)  # the readiness probe's drawing is not part of the test
+                run = harness.run_load(
+                    server.port,
+                    bodies,
+                    total=total,
+                    concurrency=concurrency,
+                    deadline_s=240,
+                    max_attempts=20 if kill else 1,
+                    kill_after=total // 3 if kill else None,
+                    server=server,
+                )
+                respawned = server.wait_for_workers(workers, 60) and run.killed_pid not in {
+                    p.pid for p in server.workers()
+                }
+            problems, summary = harness.check_writes(url, run, retries_may_duplicate=kill)
+        row = {
+            "scenario": "one worker SIGKILLed mid-run, clients retry" if kill else f"{concurrency} threads",
+            "requests": total,
+            "answered_201": run.count(201),
+            "errors": len(run.errors),
+            "retried": run.retried,
+            "timed_out": run.timed_out,
+            "killed_pid": run.killed_pid,
+            "respawned": respawned if kill else None,
+            "problems": {k: v for k, v in problems.items() if v},
+            **summary,
+        }
+        scenarios.append(row)
+        say(
+            f"  {row['scenario']}: {row['answered_201']}/{total} answered 201, {row['stored']} stored, "
+            f"{row['retried']} retried, problems: {row['problems'] or 'none'}"
+        )
+    return scenarios
+
+
+# ---- report ---------------------------------------------------------------------------------------------------
+
+
+def machine_line():
+    cpu = platform.processor() or "?"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = psutil.virtual_memory().total / 2**30
+    return (
+        f"{socket.gethostname()}: {os.cpu_count()} CPU ({cpu}), {mem:.0f} GiB RAM, Python {platform.python_version()}"
+    )
+
+
+def git_commit():
+    try:
+        return subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, timeout=10
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "?"
+
+
+def report(ctx):
+    app, base = ctx["app"], ctx["baseline"]
+    parts = [
+        "# Benchmark results",
+        "",
+        f"Run {ctx['when']} on {ctx['machine']}, commit `{ctx['commit']}`, in {ctx['duration_s']:.0f} s "
+        f"(`{ctx['command']}`). Load average before/after: {ctx['load_before']} / {ctx['load_after']}.",
+        f"Server: gunicorn.conf.py with {ctx['workers']} workers × {ctx['threads']} threads, DEBUG off, "
+        f"PostgreSQL (fresh database), cache {ctx['cache']}. Client: Python threads with keep-alive connections on "
+        "the same machine (they share its CPUs with the server).",
+        f"Models: {ctx['versions']}. Drawings: {ctx['n_drawings']} {ctx['drawings_source']}.",
+        "",
+        "## Goals",
+        "",
+        table(["goal", "measured", "met"], ctx["goals"]),
+        "",
+        "## In-process (one drawing at a time)",
+        "",
+        table(
+            ["stage", "n", "p50 ms", "p95 ms"],
+            [[k, len(v), fmt(percentiles(v)[50], 2), fmt(percentiles(v)[95], 2)] for k, v in ctx["stages"].items()],
+        ),
+        "",
+        "## Over HTTP: POST /api/predict/ (predict and store) vs the baseline",
+        "",
+        table(
+            ["server", "clients", "requests", "req/s", "p50 ms", "p95 ms", "p99 ms", "errors"],
+            [
+                [
+                    s["name"],
+                    lv["concurrency"],
+                    lv["requests"],
+                    fmt(lv["rps"]),
+                    fmt(lv["pct"][50]),
+                    fmt(lv["pct"][95]),
+                    fmt(lv["pct"][99]),
+                    lv["errors"],
+                ]
+                for s in (app, base)
+                for lv in s["levels"]
+            ],
+        ),
+        "",
+        table(
+            ["clients", "app req/s", "baseline req/s", "throughput ×", "baseline p50 / app p50"],
+            [
+                [
+                    a["concurrency"],
+                    fmt(a["rps"]),
+                    fmt(b["rps"]),
+                    fmt(a["rps"] / b["rps"] if b["rps"] else float("nan")),
+                    fmt(b["pct"][50] / a["pct"][50] if a["pct"][50] else float("nan")),
+                ]
+                for a, b in zip(app["levels"], base["levels"], strict=True)
+            ],
+        ),
+        "",
+        "## Memory and cold start",
+        "",
+        "RSS counts shared pages in every process; PSS splits them between the processes sharing them; USS is what "
+        "the process alone holds (what one more worker costs).",
+        "",
+        table(
+            ["server", "process", "RSS MiB", "PSS MiB", "USS MiB"],
+            [
+                [s["name"], role, fmt(rss, 0), fmt(pss, 0), fmt(uss, 0)]
+                for s in (app, base)
+                for role, _pid, rss, pss, uss in s["memory"]
+            ],
+        ),
+        "",
+        table(
+            ["server", "cold start: process start → first 201 (s)"],
+            [[s["name"], fmt(s["cold_start_s"], 2)] for s in (app, base)],
+        ),
+        "",
+        "## No lost writes (gunicorn → PostgreSQL)",
+        "",
+        "Every 201 must name exactly one stored drawing with exactly one keras and one custom prediction, and no "
+        "drawing may lack either. Without retries nothing else may be stored; with retries a request whose "
+        "answer was lost with the killed worker may have been stored once more than answered "
+        "(at most one extra per retried request).",
+        "",
+        table(
+            ["scenario", "requests", "201", "errors", "retried", "stored", "extra stored", "problems"],
+            [
+                [
+                    s["scenario"],
+                    s["requests"],
+                    s["answered_201"],
+                    s["errors"],
+                    s["retried"],
+                    s["stored"],
+                    s["extra"],
+                    s["problems"] or "none",
+                ]
+                for s in ctx["load"]
+            ],
+        ),
+        "",
+    ]
+    if ctx.get("notes"):
+        parts += ["## Notes", "", *[f"- {n}" for n in ctx["notes"]], ""]
+    return "\n".join(parts)
+
+
+def goals(app, base, scenarios):
+    c1 = next((lv for lv in app["levels"] if lv["concurrency"] == 1), None)
+    ratios = {
+        a["concurrency"]: a["rps"] / b["rps"] for a, b in zip(app["levels"], base["levels"], strict=True) if b["rps"]
+    }
+    best = max(ratios.values()) if ratios else float("nan")
+    p50 = c1["pct"][50] if c1 else float("nan")
+    clean = all(not s["problems"] and not s["timed_out"] for s in scenarios)
+    return [
+        ["p50 ≤ 10 ms, predict and store, 1 client", f"{fmt(p50)} ms", "yes" if p50 <= 10 else "no"],
+        [
+            "throughput ≥ 10× the baseline",
+            ", ".join(f"{r:.1f}× at {c}" for c, r in ratios.items()),
+            "yes" if best >= 10 else "no",
+        ],
+        ["no lost writes, with and without a SIGKILL", "see below", "yes" if clean else "no"],
+    ]
+
+
+def add_arguments(parser):
+    parser.add_argument("--quick", action="store_true", help="a smoke run: few requests, no RESULTS.md")
+    parser.add_argument("--requests", type=int, default=400, help="requests per concurrency level (app)")
+    parser.add_argument("--baseline-requests", type=int, default=120, help="requests per level (baseline)")
+    parser.add_argument("--levels", default="1,4,16", help="client concurrency levels")
+    parser.add_argument("--load-requests", type=int, default=600, help="requests in each no-lost-writes run")
+    parser.add_argument("--workers", type=int, default=int(os.environ.get("WEB_CONCURRENCY", os.cpu_count() or 1)))
+    parser.add_argument("--threads", type=int, default=int(os.environ.get("GUNICORN_THREADS", 4)))
+    parser.add_argument("--postgres-url", default=DEFAULT_ADMIN_URL, help="an admin URL; a fresh database is made")
+    parser.add_argument("--redis-url", default=DEFAULT_REDIS_URL, help="cache and rate limits ('' for local memory)")
+    parser.add_argument("--output", default=str(ROOT / "bench" / "RESULTS.md"))
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="bench", description=__doc__.split("\n")[0])
+    add_arguments(parser)
+    return run(parser.parse_args(argv), say=lambda msg="": print(msg, flush=True))
+
+
+def run(args, say):
+    """Run every measurement, print the tables, write RESULTS.md (not for --quick). Returns an exit status."""
+    if args.quick:
+        args.requests, args.baseline_requests, args.load_requests = 40, 20, 60
+    levels = [int(c) for c in args.levels.split(",")]
+
+    started = time.perf_counter()
+    load_before = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    pngs, _labels, source = harness.canvas_drawings(200)
+    bodies = [harness.predict_body(p) for p in pngs]
+
+    say("In-process ...")
+    stages, versions = bench_in_process(pngs, repeat=60 if args.quick else 300)
+    for k, v in stages.items():
+        p = percentiles(v)
+        say(f"  {k:<45} p50 {fmt(p[50], 2):>7} ms  p95 {fmt(p[95], 2):>7} ms")
+
+    cache_env = {}
+    cache = "local memory (per worker)"
+    if args.redis_url:
+        cache_env = {"REDIS_URL": args.redis_url, "CACHE_KEY_PREFIX": f"bench{os.getpid()}"}
+        cache = f"Redis ({args.redis_url})"
+    server_env = {"WEB_CONCURRENCY": args.workers, "GUNICORN_THREADS": args.threads, **cache_env}
+
+    with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
+        say("Over HTTP ...")
+        with harness.fresh_postgres_database(args.postgres_url, "digits_bench") as url:
+            env = harness.production_env(url, harness.free_port(), **server_env)
+            app = serve_and_measure("app", env, bodies, levels, lambda c: args.requests, args.workers, tmp, say)
+            env = harness.production_env(
+                url,
+                harness.free_port(),
+                GUNICORN_APP="bench.baseline_wsgi:application",
+                GUNICORN_PRELOAD="0",
+                **server_env,
+            )
+            base = serve_and_measure(
+                "baseline", env, bodies, levels, lambda c: args.baseline_requests, args.workers, tmp, say
+            )
+        say("No lost writes ...")
+        scenarios = no_lost_writes(
+            args.postgres_url,
+            bodies,
+            args.load_requests,
+            16,
+            args.workers,
+            tmp,
+            {"GUNICORN_THREADS": args.threads, **cache_env},
+            say,
+        )
+
+    ctx = {
+        "when": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "machine": machine_line(),
+        "commit": git_commit(),
+        "command": "make bench" + (" (quick)" if args.quick else ""),
+        "duration_s": time.perf_counter() - started,
+        "load_before": load_before,
+        "load_after": ", ".join(f"{x:.2f}" for x in os.getloadavg()),
+        "workers": args.workers,
+        "threads": args.threads,
+        "cache": cache,
+        "versions": ", ".join(f"{k} `{v}`" for k, v in versions.items()),
+        "n_drawings": len(pngs),
+        "drawings_source": source,
+        "stages": stages,
+        "app": app,
+        "baseline": base,
+        "load": scenarios,
+        "goals": goals(app, base, scenarios),
+    }
+    text = report(ctx)
+    say()
+    say(text)
+    if not args.quick:
+        Path(args.output).write_text(text)
+        say(f"\nwrote {args.output}")
+    problems = [s for s in scenarios if s["problems"] or s["timed_out"]]
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "digitsite.settings")
+    sys.exit(main())

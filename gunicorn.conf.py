@@ -1,0 +1,101 @@
+"""Gunicorn settings for production: `gunicorn -c gunicorn.conf.py`.
+
+Every knob reads the environment, so the same file serves production, the benchmark and the load test.
+
+Memory and TensorFlow: the master imports Django (and, by default, the TensorFlow and Keras modules) before it forks,
+so those pages are shared copy-on-write between workers. The models themselves are loaded and warmed in each worker
+after the fork: TensorFlow starts its thread pools when a model first runs, and a pool created before ``fork()`` does
+not exist in the child, which hangs the first prediction. Importing the modules starts no threads (measured), so it
+is safe to share; running anything is not. A worker only takes requests once its models are warm.
+"""
+
+import os
+import threading
+
+
+def _env_int(name, default):
+    value = os.environ.get(name, "").strip()
+    return int(value) if value else default
+
+
+def _env_bool(name, default):
+    value = os.environ.get(name, "").strip().lower()
+    return default if not value else value in ("1", "true", "yes", "on")
+
+
+wsgi_app = os.environ.get("GUNICORN_APP", "digitsite.wsgi:application")
+bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000").split(",")
+
+# Each worker holds its own TensorFlow runtime (~150 MB private); one per core, with threads to overlap the
+# database round trip with the next request's inference (NumPy, TensorFlow and psycopg release the GIL).
+workers = _env_int("WEB_CONCURRENCY", os.cpu_count() or 1)
+worker_class = "gthread"
+threads = _env_int("GUNICORN_THREADS", 4)
+# TensorFlow's own pools: one thread per op is fastest for batch-1 inference when every core has a worker.
+os.environ.setdefault("TF_NUM_INTRAOP_THREADS", "1")
+os.environ.setdefault("TF_NUM_INTEROP_THREADS", "1")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+preload_app = _env_bool("GUNICORN_PRELOAD", True)
+preload_tensorflow = _env_bool("GUNICORN_PRELOAD_TENSORFLOW", True)
+warm_up_models = _env_bool("GUNICORN_WARM_UP", True)
+
+# A prediction takes milliseconds; a worker silent this long is stuck and gets replaced.
+timeout = _env_int("GUNICORN_TIMEOUT", 30)
+graceful_timeout = _env_int("GUNICORN_GRACEFUL_TIMEOUT", 20)
+keepalive = _env_int("GUNICORN_KEEPALIVE", 5)
+# Recycle workers now and then to bound any slow leak; jitter keeps them from restarting together. 0 turns it off.
+max_requests = _env_int("GUNICORN_MAX_REQUESTS", 20000)
+max_requests_jitter = max_requests // 10
+backlog = _env_int("GUNICORN_BACKLOG", 256)
+limit_request_line = 4094
+limit_request_fields = 50
+
+# The default control socket is one path per user: two servers on one machine would fight over it.
+control_socket_disable = not os.environ.get("GUNICORN_CONTROL_SOCKET")
+if not control_socket_disable:
+    control_socket = os.environ["GUNICORN_CONTROL_SOCKET"]
+worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
+proc_name = os.environ.get("GUNICORN_PROC_NAME", "digits")
+accesslog = os.environ.get("GUNICORN_ACCESS_LOG") or None
+errorlog = "-"
+loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "info")
+# Behind a proxy on the same host, trust its X-Forwarded-* headers.
+forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1,::1")
+
+
+def on_starting(server):
+    if preload_app and preload_tensorflow and "digitsite" in wsgi_app:
+        import keras  # noqa: F401  (modules only: no thread pool starts until a model runs)
+        import tensorflow  # noqa: F401
+
+
+def post_fork(server, worker):
+    # Never share a database connection the master may have opened with a child.
+    if "DJANGO_SETTINGS_MODULE" in os.environ:
+        from django.db import connections
+
+        connections.close_all()
+
+
+def post_worker_init(worker):
+    """Load and warm both models before this worker accepts its first request."""
+    if not (warm_up_models and "digitsite" in wsgi_app):
+        return
+    done = threading.Event()
+
+    def heartbeat():
+        # Loading can take longer than `timeout` on a busy machine; tell the master this worker is alive.
+        while not done.wait(1.0):
+            worker.notify()
+
+    beat = threading.Thread(target=heartbeat, name="warm-up-heartbeat", daemon=True)
+    beat.start()
+    try:
+        from recognizer import inference
+
+        inference.warm_up()
+    finally:
+        done.set()
+        beat.join()
+    worker.log.info("Worker %s: models warm (%s)", worker.pid, inference.model_versions())
