@@ -1,0 +1,27 @@
+"""URLs of the REST API, mounted at /api/ (namespace "api")."""
+
+from django.urls import path, re_path
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+from rest_framework.permissions import AllowAny
+from rest_framework.routers import SimpleRouter
+
+from . import api
+
+app_name = "api"
+
+router = SimpleRouter()
+router.register("drawings", api.DrawingViewSet, basename="drawing")
+
+# The two pictures end in .png, not a slash, so they are spelled out here.
+image = api.DrawingViewSet.as_view({"get": "image"}, detail=True, basename="drawing")
+model_input = api.DrawingViewSet.as_view({"get": "input"}, detail=True, basename="drawing")
+
+urlpatterns = [
+    path("predict/", api.PredictView.as_view(), name="predict"),
+    re_path(r"^drawings/(?P<pk>[0-9]{1,18})/image\.png$", image, name="drawing-image"),
+    re_path(r"^drawings/(?P<pk>[0-9]{1,18})/input\.png$", model_input, name="drawing-input"),
+    *[p for p in router.urls if p.name not in ("drawing-image", "drawing-input")],
+    path("schema/", SpectacularAPIView.as_view(permission_classes=[AllowAny]), name="schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema", permission_classes=[AllowAny]), name="docs"),
+    path("redoc/", SpectacularRedocView.as_view(url_name="api:schema", permission_classes=[AllowAny]), name="redoc"),
+]

@@ -1,0 +1,335 @@
+"""Labeled drawings as training data: CSV, MNIST IDX, NumPy NPZ and a zip of PNGs.
+
+Exports stream. A first query takes the selection (ids and labels only, about 9 bytes a
+drawing); the pixels are then read in batches of ids and written straight out, so memory does
+not grow with the number of drawings. Labels come from that first query, so a label changed
+mid-export cannot put a file in two places or make the images and labels disagree.
+
+Used by ``manage.py export``, ``GET /api/drawings/export/`` and the admin's "Export selected".
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import struct
+import tempfile
+import zipfile
+from array import array
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import numpy as np
+from numpy.lib import format as npy_format
+
+from .mnist import IMAGES_MAGIC, LABELS_MAGIC
+from .models import MODEL_NAMES, Drawing, Prediction
+
+FORMATS = ("csv", "idx", "npz", "png")
+# Over HTTP, and for --out ending in .zip, the two IDX files travel in one zip.
+EXTENSIONS = {"csv": "csv", "idx": "zip", "npz": "npz", "png": "zip"}
+CONTENT_TYPES = {
+    "csv": "text/csv; charset=utf-8",
+    "idx": "application/zip",
+    "npz": "application/octet-stream",
+    "png": "application/zip",
+}
+IMAGE_EXTENSIONS = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp"}
+SIDE = 28
+PIXELS = SIDE * SIDE
+BATCH = 500
+MANIFEST_FIELDS = [
+    "id",
+    "label",
+    "label_source",
+    *(f"{name}_{what}" for name in MODEL_NAMES for what in ("digit", "confidence", "version")),
+    "agree",
+    "created",
+    "image",
+    "input",
+]
+
+
+class ExportError(RuntimeError):
+    pass
+
+
+@dataclass
+class Selection:
+    """Which drawings, in id order, and the label each is exported with."""
+
+    ids: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    labels: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.uint8))
+    filters: dict = field(default_factory=dict)
+
+    def __len__(self):
+        return len(self.ids)
+
+
+def labeled_drawings(
+    queryset=None, *, include_user_labels=False, created_after=None, created_before=None, only_disagreements=False
+):
+    """The labeled drawings to export: staff labels only unless ``include_user_labels``."""
+    qs = Drawing.objects.all() if queryset is None else queryset
+    qs = qs.labeled(include_user_labels=include_user_labels)
+    if created_after is not None:
+        qs = qs.filter(created__gte=created_after)
+    if created_before is not None:
+        qs = qs.filter(created__lt=created_before)
+    if only_disagreements:
+        qs = qs.filter(agree=False)
+    return qs
+
+
+def select(queryset=None, **filters) -> Selection:
+    """Take the selection: one query, ids and labels only (filters as in :func:`labeled_drawings`)."""
+    ids, labels = array("q"), array("B")
+    rows = labeled_drawings(queryset, **filters).order_by("pk").values_list("pk", "label")
+    for pk, label in rows.iterator(chunk_size=5000):
+        ids.append(pk)
+        labels.append(label)
+    return Selection(
+        ids=np.frombuffer(ids, dtype=np.int64).copy() if ids else np.zeros(0, dtype=np.int64),
+        labels=np.frombuffer(labels, dtype=np.uint8).copy() if labels else np.zeros(0, dtype=np.uint8),
+        filters=filters,
+    )
+
+
+def iter_rows(selection, *fields, batch=BATCH, progress=None):
+    """``(index, id, label, *fields)`` for every selected drawing, in order, ``batch`` ids a query."""
+    total = len(selection)
+    for start in range(0, total, batch):
+        chunk = selection.ids[start : start + batch].tolist()
+        found = {row[0]: row[1:] for row in Drawing.objects.order_by().filter(pk__in=chunk).values_list("pk", *fields)}
+        for offset, pk in enumerate(chunk):
+            if pk not in found:
+                raise ExportError(f"drawing {pk} was deleted during the export")
+            index = start + offset
+            yield (index, pk, int(selection.labels[index]), *found[pk])
+        if progress:
+            progress(min(start + batch, total), total)
+    if progress and total == 0:
+        progress(0, 0)
+
+
+def pixels(model_input):
+    data = bytes(model_input)
+    if len(data) != PIXELS:
+        raise ExportError(f"model input is {len(data)} bytes, expected {PIXELS}")
+    return data
+
+
+class _Sink(io.RawIOBase):
+    """A write-only, unseekable file whose bytes are collected and handed out in chunks."""
+
+    def __init__(self):
+        self.chunks, self.position = [], 0
+
+    def writable(self):
+        return True
+
+    def write(self, data):
+        data = bytes(data)
+        self.chunks.append(data)
+        self.position += len(data)
+        return len(data)
+
+    def tell(self):
+        return self.position
+
+    def drain(self):
+        data = b"".join(self.chunks)
+        self.chunks.clear()
+        return data
+
+
+# --- CSV ----------------------------------------------------------------------------------------
+
+_DECIMAL = [str(i) for i in range(256)]
+
+
+def stream_csv(selection, progress=None):
+    """Kaggle "Digit Recognizer" layout: ``label,pixel0,...,pixel783``."""
+    yield ("label," + ",".join(f"pixel{i}" for i in range(PIXELS)) + "\n").encode()
+    lines = []
+    for _, _, label, model_input in iter_rows(selection, "model_input", progress=progress):
+        lines.append(f"{label},{','.join(map(_DECIMAL.__getitem__, pixels(model_input)))}\n")
+        if len(lines) == 200:
+            yield "".join(lines).encode()
+            lines.clear()
+    if lines:
+        yield "".join(lines).encode()
+
+
+# --- IDX ----------------------------------------------------------------------------------------
+
+
+def stream_idx_images(selection, progress=None):
+    """Gzip-compressed IDX3 (magic 2051), N×28×28."""
+    sink = _Sink()
+    with gzip.GzipFile(fileobj=sink, mode="wb", mtime=0) as gz:
+        gz.write(struct.pack(">IIII", IMAGES_MAGIC, len(selection), SIDE, SIDE))
+        for index, _, _, model_input in iter_rows(selection, "model_input", progress=progress):
+            gz.write(pixels(model_input))
+            if index % BATCH == BATCH - 1:
+                yield sink.drain()
+    yield sink.drain()
+
+
+def idx_labels(selection):
+    """Gzip-compressed IDX1 (magic 2049), N labels."""
+    payload = struct.pack(">II", LABELS_MAGIC, len(selection)) + selection.labels.tobytes()
+    return gzip.compress(payload, mtime=0)
+
+
+def idx_names(name):
+    return f"{name}-images-idx3-ubyte.gz", f"{name}-labels-idx1-ubyte.gz"
+
+
+def stream_idx_zip(selection, name="drawings", progress=None):
+    images_name, labels_name = idx_names(name)
+    sink = _Sink()
+    with zipfile.ZipFile(sink, "w", zipfile.ZIP_STORED) as zf:
+        with zf.open(_entry(images_name), "w", force_zip64=True) as out:
+            for chunk in stream_idx_images(selection, progress):
+                out.write(chunk)
+                yield sink.drain()
+        zf.writestr(_entry(labels_name), idx_labels(selection))
+    yield sink.drain()
+
+
+def _entry(name):
+    return zipfile.ZipInfo(name, date_time=datetime.now(UTC).timetuple()[:6])
+
+
+# --- NPZ ----------------------------------------------------------------------------------------
+
+
+def _npy_header(dtype, shape):
+    buf = io.BytesIO()
+    npy_format.write_array_header_1_0(
+        buf, {"descr": npy_format.dtype_to_descr(np.dtype(dtype)), "fortran_order": False, "shape": shape}
+    )
+    return buf.getvalue()
+
+
+def stream_npz(selection, progress=None):
+    """``np.load``-able archive: ``x`` uint8 N×28×28, ``y`` uint8 N, ``ids`` int64 N."""
+    n = len(selection)
+    sink = _Sink()
+    with zipfile.ZipFile(sink, "w", zipfile.ZIP_STORED) as zf:
+        with zf.open(_entry("x.npy"), "w", force_zip64=True) as out:
+            out.write(_npy_header(np.uint8, (n, SIDE, SIDE)))
+            for index, _, _, model_input in iter_rows(selection, "model_input", progress=progress):
+                out.write(pixels(model_input))
+                if index % BATCH == BATCH - 1:
+                    yield sink.drain()
+        for name, values in (("y", selection.labels), ("ids", selection.ids)):
+            with zf.open(_entry(f"{name}.npy"), "w", force_zip64=True) as out:
+                out.write(_npy_header(values.dtype, (n,)))
+                out.write(np.ascontiguousarray(values).tobytes())
+    yield sink.drain()
+
+
+# --- PNG zip ------------------------------------------------------------------------------------
+
+
+def input_png(model_input):
+    from PIL import Image  # not needed by the other formats
+
+    buf = io.BytesIO()
+    Image.frombytes("L", (SIDE, SIDE), pixels(model_input)).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def stream_png(selection, progress=None):
+    """Zip of ``<label>/<id>.png`` (the drawing as received) and ``<label>/<id>-28.png`` (the model input),
+    plus ``manifest.csv``. A drawing received as JPEG or WebP keeps its bytes and its extension."""
+    sink = _Sink()
+    # The manifest grows with the export: it waits on disk, not in memory.
+    with tempfile.TemporaryFile("w+", newline="", encoding="utf-8") as manifest_file:
+        manifest = csv.writer(manifest_file)
+        manifest.writerow(MANIFEST_FIELDS)
+        with zipfile.ZipFile(sink, "w", zipfile.ZIP_STORED) as zf:
+            rows = iter_rows(
+                selection, "image", "image_type", "model_input", "label_source", "agree", "created", progress=progress
+            )
+            predictions = {}
+            for index, pk, label, image, image_type, model_input, label_source, agree, created in rows:
+                if index % BATCH == 0:
+                    predictions = _predictions(selection.ids[index : index + BATCH].tolist())
+                image_name = f"{label}/{pk}.{IMAGE_EXTENSIONS.get(image_type, 'png')}"
+                input_name = f"{label}/{pk}-28.png"
+                zf.writestr(_entry(image_name), bytes(image))
+                zf.writestr(_entry(input_name), input_png(model_input))
+                answers = []
+                for name in MODEL_NAMES:
+                    p = predictions.get((pk, name))
+                    answers += [p[0], f"{p[1]:.6f}", p[2]] if p else ["", "", ""]
+                agree_text = "" if agree is None else str(bool(agree)).lower()
+                manifest.writerow(
+                    [pk, label, label_source, *answers, agree_text, created.isoformat(), image_name, input_name]
+                )
+                if index % 50 == 49:
+                    yield sink.drain()
+            manifest_file.seek(0)
+            with zf.open(_entry("manifest.csv"), "w", force_zip64=True) as out:
+                while block := manifest_file.read(1 << 16):
+                    out.write(block.encode("utf-8"))
+                    yield sink.drain()
+    yield sink.drain()
+
+
+def _predictions(ids):
+    rows = Prediction.objects.order_by().filter(drawing_id__in=ids)
+    values = rows.values_list("drawing_id", "model_name", "digit", "confidence", "model_version")
+    return {(pk, name): (digit, confidence, version) for pk, name, digit, confidence, version in values}
+
+
+# --- entry points -------------------------------------------------------------------------------
+
+
+def stream(fmt, selection, progress=None, name="drawings"):
+    """The export as an iterator of byte chunks (one file; IDX comes as a zip of its two files)."""
+    if fmt == "csv":
+        return stream_csv(selection, progress)
+    if fmt == "idx":
+        return stream_idx_zip(selection, name, progress)
+    if fmt == "npz":
+        return stream_npz(selection, progress)
+    if fmt == "png":
+        return stream_png(selection, progress)
+    raise ValueError(f"format must be one of {', '.join(FORMATS)}, not {fmt!r}")
+
+
+def write(fmt, selection, out, progress=None, name=None):
+    """Write the export to ``out`` (a path). IDX to a path not ending in .zip writes two files
+    ``<out>-images-idx3-ubyte.gz`` and ``<out>-labels-idx1-ubyte.gz`` (``<out>/<name>-...`` when
+    ``out`` is a directory). Returns the paths written."""
+    from pathlib import Path
+
+    out = Path(out)
+    if fmt == "idx" and out.suffix != ".zip":
+        if out.is_dir():
+            prefix = out / (name or "drawings")
+        else:
+            prefix = out.with_name(out.name.removesuffix(".gz"))
+        images_name, labels_name = idx_names(prefix.name)
+        images_path, labels_path = prefix.with_name(images_name), prefix.with_name(labels_name)
+        _write_chunks(images_path, stream_idx_images(selection, progress))
+        labels_path.write_bytes(idx_labels(selection))
+        return [images_path, labels_path]
+    _write_chunks(out, stream(fmt, selection, progress, name=name or out.stem))
+    return [out]
+
+
+def _write_chunks(path, chunks):
+    tmp = path.with_name(path.name + ".part")
+    try:
+        with open(tmp, "wb") as f:
+            for chunk in chunks:
+                f.write(chunk)
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)

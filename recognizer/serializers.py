@@ -1,0 +1,379 @@
+"""Serializers of the REST API: they validate requests and shape responses.
+
+Predicting is a serializer ``save()``: validation decodes and preprocesses the image (so every
+bad-input error is raised before anything is stored), ``create()`` runs both models and writes
+the drawing and its predictions in one transaction.
+"""
+
+import base64
+import binascii
+import math
+import re
+from datetime import datetime, time
+
+from django.core.files.uploadedfile import UploadedFile
+from django.db.models import Exists, OuterRef
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.dateparse import parse_date, parse_datetime
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers, status
+from rest_framework.exceptions import APIException
+
+from . import preprocess
+from .models import MODEL_NAMES, Drawing, Prediction
+
+
+class ApiError(APIException):
+    """An error with its own status and code, raised from validation when 400 is the wrong answer."""
+
+    def __init__(self, code, detail, status_code=status.HTTP_400_BAD_REQUEST):
+        super().__init__(detail=detail, code=code)
+        self.status_code = status_code
+
+
+# What the preprocessing's errors mean over HTTP.
+IMAGE_ERROR_STATUS = {
+    "invalid_image": status.HTTP_400_BAD_REQUEST,
+    "image_too_large": status.HTTP_400_BAD_REQUEST,
+    "unsupported_media_type": status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
+    "empty_drawing": status.HTTP_422_UNPROCESSABLE_ENTITY,
+}
+
+SUPPORTED_TYPES = ("image/png", "image/jpeg", "image/webp")
+# Recognised but refused: these get 415, anything unrecognised is "not an image" (400).
+UNSUPPORTED_SIGNATURES = (
+    (b"GIF87a", "image/gif"),
+    (b"GIF89a", "image/gif"),
+    (b"BM", "image/bmp"),
+    (b"%PDF", "application/pdf"),
+    (b"II*\x00", "image/tiff"),
+    (b"MM\x00*", "image/tiff"),
+    (b"\x00\x00\x01\x00", "image/x-icon"),
+    (b"\x00\x00\x00\x0cjP  ", "image/jp2"),
+)
+DATA_URL = re.compile(r"^data:(?P<mime>[\w.+-]+/[\w.+-]+)?(?P<params>(;[\w.+-]+(=[\w.+-]+)?)*),(?P<data>.*)$", re.S)
+
+
+def sniff_type(data):
+    """The content type from the file's first bytes, or None when it is not an image we know."""
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "image/png"
+    if data.startswith(b"\xff\xd8\xff"):
+        return "image/jpeg"
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "image/webp"
+    for signature, mime in UNSUPPORTED_SIGNATURES:
+        if data.startswith(signature):
+            return mime
+    head = data[:512].lstrip().lower()
+    if head.startswith((b"<?xml", b"<svg", b"<!doctype svg")) or b"<svg" in head:
+        return "image/svg+xml"
+    return None
+
+
+def unsupported(mime):
+    return ApiError(
+        "unsupported_media_type",
+        f"Images of type {mime} are not supported; send a PNG, JPEG or WebP.",
+        status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
+    )
+
+
+def png_data_url(png):
+    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+
+
+@extend_schema_field(
+    {
+        "type": "string",
+        "description": "A data URL (data:image/png;base64,...) or plain base64 of a PNG, JPEG or WebP; "
+        "in multipart, a file.",
+    }
+)
+class ImageField(serializers.Field):
+    """Base64 / data URL text, or an uploaded file; gives ``(bytes, content_type)``."""
+
+    default_error_messages = {
+        "empty_image": "The image is empty.",
+        "invalid": "Send the image as a data URL, plain base64 text or a file.",
+        "not_base64": "The image is not valid base64.",
+        "invalid_data_url": "The data URL is malformed; expected data:image/png;base64,....",
+        "not_an_image": "The data is not a PNG, JPEG or WebP image.",
+    }
+
+    def to_internal_value(self, data):
+        if isinstance(data, UploadedFile):
+            raw = data.read()
+        elif isinstance(data, str):
+            raw = self.decode_text(data)
+        else:
+            self.fail("invalid")
+        if not raw:
+            self.fail("empty_image")
+        mime = sniff_type(raw)
+        if mime is None:
+            raise serializers.ValidationError(self.error_messages["not_an_image"], code="invalid_image")
+        if mime not in SUPPORTED_TYPES:
+            raise unsupported(mime)
+        return raw, mime
+
+    def decode_text(self, text):
+        text = text.strip()
+        if not text:
+            self.fail("empty_image")
+        if text[:5].lower() == "data:":
+            match = DATA_URL.match(text)
+            if not match:
+                self.fail("invalid_data_url")
+            mime = (match["mime"] or "").lower()
+            if mime and not (mime in SUPPORTED_TYPES or mime == "application/octet-stream"):
+                raise unsupported(mime)
+            if ";base64" not in match["params"].lower():
+                self.fail("invalid_data_url")
+            text = match["data"]
+        # Line breaks and spaces are common in pasted base64; URL-safe alphabet too.
+        text = re.sub(r"\s+", "", text).replace("-", "+").replace("_", "/")
+        text += "=" * (-len(text) % 4)
+        try:
+            return base64.b64decode(text, validate=True)
+        except (binascii.Error, ValueError):
+            raise serializers.ValidationError(self.error_messages["not_base64"], code="not_base64") from None
+
+    def to_representation(self, value):
+        return png_data_url(value)
+
+
+class PredictSerializer(serializers.Serializer):
+    image = ImageField(help_text="The drawing: PNG, JPEG or WebP.")
+    source = serializers.ChoiceField(
+        choices=Drawing.Source.choices, default=Drawing.Source.API, help_text="Where it was drawn."
+    )
+
+    def validate_image(self, value):
+        raw, mime = value
+        try:
+            x = preprocess.to_model_input(raw)
+        except preprocess.ImageError as exc:
+            code = getattr(exc, "code", "invalid_image")
+            raise ApiError(code, str(exc) or code, IMAGE_ERROR_STATUS.get(code, 400)) from None
+        return {"data": raw, "content_type": mime, "model_input": x}
+
+    def create(self, validated_data):
+        from . import inference  # TensorFlow loads on first prediction, not when Django starts
+
+        image = validated_data["image"]
+        answers = inference.predict_both(image["model_input"])
+        return Drawing.objects.record(
+            image=image["data"],
+            image_type=image["content_type"],
+            model_input=preprocess.input_to_bytes(image["model_input"]),
+            preprocess_version=preprocess.PREPROCESS_VERSION,
+            answers=answers,
+            source=validated_data.get("source", Drawing.Source.API),
+            session_key=validated_data.get("session_key", ""),
+        )
+
+
+class DigitField(serializers.Field):
+    """A digit 0-9 given as a JSON integer (or "3" from a form); booleans and 3.5 are refused."""
+
+    default_error_messages = {
+        "invalid": "The label must be an integer from 0 to 9.",
+        "out_of_range": "The label must be from 0 to 9, got {value}.",
+    }
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool):
+            self.fail("invalid")
+        if isinstance(data, str) and re.fullmatch(r"\s*-?\d+\s*", data):
+            data = int(data)
+        if not isinstance(data, int):
+            self.fail("invalid")
+        if not 0 <= data <= 9:
+            self.fail("out_of_range", value=data)
+        return data
+
+    def to_representation(self, value):
+        return value
+
+
+@extend_schema_field(OpenApiTypes.INT)
+class LabelField(DigitField):
+    pass
+
+
+class LabelSerializer(serializers.Serializer):
+    label = LabelField(allow_null=True, help_text="The digit it really is, 0-9 (null clears a staff label).")
+
+
+class FeedbackSerializer(serializers.Serializer):
+    label = LabelField(help_text="The digit you meant, 0-9.")
+
+
+class PredictionSerializer(serializers.Serializer):
+    digit = serializers.IntegerField()
+    confidence = serializers.FloatField()
+    probabilities = serializers.ListField(child=serializers.FloatField(), min_length=10, max_length=10)
+    model_version = serializers.CharField()
+    time_ms = serializers.FloatField()
+
+
+class PredictionsSerializer(serializers.Serializer):
+    keras = PredictionSerializer(allow_null=True)
+    custom = PredictionSerializer(allow_null=True)
+
+
+class DrawingListSerializer(serializers.ModelSerializer):
+    """One row of the staff list; uses prefetched predictions, no per-row queries."""
+
+    predictions = serializers.SerializerMethodField()
+    labeled_by = serializers.SerializerMethodField()
+    url = serializers.SerializerMethodField()
+    image_url = serializers.SerializerMethodField()
+    input_url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Drawing
+        fields = [
+            "id",
+            "created",
+            "source",
+            "image_type",
+            "preprocess_version",
+            "predictions",
+            "agree",
+            "label",
+            "label_source",
+            "labeled_by",
+            "labeled_at",
+            "url",
+            "image_url",
+            "input_url",
+        ]
+        read_only_fields = fields
+
+    @extend_schema_field(PredictionsSerializer)
+    def get_predictions(self, drawing):
+        out = {}
+        for name in MODEL_NAMES:
+            p = drawing.prediction_for(name)
+            out[name] = None if p is None else PredictionSerializer(p).data
+        return out
+
+    def get_labeled_by(self, drawing) -> str | None:
+        # Staff usernames are for staff eyes only.
+        request = self.context.get("request")
+        if not drawing.labeled_by_id or not (request and request.user.is_staff):
+            return None
+        return drawing.labeled_by.get_username()
+
+    def get_url(self, drawing) -> str:
+        return reverse("api:drawing-detail", args=[drawing.pk])
+
+    def get_image_url(self, drawing) -> str:
+        return reverse("api:drawing-image", args=[drawing.pk])
+
+    def get_input_url(self, drawing) -> str:
+        return reverse("api:drawing-input", args=[drawing.pk])
+
+
+class DrawingSerializer(DrawingListSerializer):
+    """A drawing with both answers, its 28×28 input as a PNG data URL and its label."""
+
+    input = serializers.SerializerMethodField(help_text="The 28×28 model input as a PNG data URL.")
+
+    class Meta(DrawingListSerializer.Meta):
+        fields = DrawingListSerializer.Meta.fields[:5] + ["input"] + DrawingListSerializer.Meta.fields[5:]
+        read_only_fields = fields
+
+    def get_input(self, drawing) -> str:
+        x = preprocess.input_from_bytes(bytes(drawing.model_input))
+        return png_data_url(preprocess.input_to_png(x))
+
+
+class ErrorSerializer(serializers.Serializer):
+    error = serializers.CharField(help_text="A stable, machine-readable code.")
+    detail = serializers.CharField(help_text="What went wrong, for people.")
+    fields = serializers.DictField(required=False, help_text="Per-field messages, when a field was wrong.")
+
+
+class FlexibleDateTimeField(serializers.DateTimeField):
+    """ISO 8601 date-time or plain date (midnight, server time zone)."""
+
+    def to_internal_value(self, value):
+        if isinstance(value, str) and parse_datetime(value) is None:
+            try:
+                day = parse_date(value)
+            except ValueError:
+                day = None
+            if day is not None:
+                return timezone.make_aware(datetime.combine(day, time.min))
+        return super().to_internal_value(value)
+
+
+def finite(value):
+    if not math.isfinite(value):
+        raise serializers.ValidationError("Must be a finite number.", code="invalid")
+
+
+class DrawingFilterSerializer(serializers.Serializer):
+    """Query parameters of the staff list."""
+
+    labeled = serializers.BooleanField(required=False, help_text="Only drawings with (true) / without a label.")
+    label = serializers.IntegerField(required=False, min_value=0, max_value=9, help_text="Labeled as this digit.")
+    label_source = serializers.ChoiceField(choices=Drawing.LabelSource.choices, required=False)
+    agree = serializers.BooleanField(required=False, help_text="Both models gave the same digit.")
+    predicted = serializers.IntegerField(
+        required=False, min_value=0, max_value=9, help_text="A model (the one in `model`, else either) said this."
+    )
+    model = serializers.ChoiceField(
+        choices=MODEL_NAMES, required=False, help_text="Which model `predicted` and the confidences refer to."
+    )
+    min_confidence = serializers.FloatField(required=False, min_value=0, max_value=1, validators=[finite])
+    max_confidence = serializers.FloatField(required=False, min_value=0, max_value=1, validators=[finite])
+    created_after = FlexibleDateTimeField(required=False)
+    created_before = FlexibleDateTimeField(required=False)
+
+    def filter(self, queryset):
+        f = self.validated_data
+        if "labeled" in f:
+            queryset = queryset.filter(label__isnull=not f["labeled"])
+        if "label" in f:
+            queryset = queryset.filter(label=f["label"])
+        if "label_source" in f:
+            queryset = queryset.filter(label_source=f["label_source"])
+        if "agree" in f:
+            queryset = queryset.filter(agree=f["agree"])
+        # The digit and confidence conditions hold for the same prediction row; EXISTS keeps rows unique.
+        conditions = {}
+        if "model" in f:
+            conditions["model_name"] = f["model"]
+        if "predicted" in f:
+            conditions["digit"] = f["predicted"]
+        if "min_confidence" in f:
+            conditions["confidence__gte"] = f["min_confidence"]
+        if "max_confidence" in f:
+            conditions["confidence__lte"] = f["max_confidence"]
+        if set(conditions) - {"model_name"}:
+            queryset = queryset.filter(Exists(Prediction.objects.filter(drawing=OuterRef("pk"), **conditions)))
+        if "created_after" in f:
+            queryset = queryset.filter(created__gte=f["created_after"])
+        if "created_before" in f:
+            queryset = queryset.filter(created__lt=f["created_before"])
+        return queryset
+
+
+class ExportFilterSerializer(serializers.Serializer):
+    """Query parameters of the export."""
+
+    format = serializers.ChoiceField(choices=["csv", "idx", "npz", "png"], help_text="File format.")
+    include_user_labels = serializers.BooleanField(
+        required=False, default=False, help_text="Also export labels given by the person who drew it."
+    )
+    only_disagreements = serializers.BooleanField(
+        required=False, default=False, help_text="Only drawings the two models disagreed on."
+    )
+    created_after = FlexibleDateTimeField(required=False)
+    created_before = FlexibleDateTimeField(required=False)
