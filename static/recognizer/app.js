@@ -318,7 +318,7 @@
         const badge = document.createElement("span");
         badge.className = "disagree-badge";
         badge.textContent = "≠ disagrees";
-        el.appendChild(badge);
+        el.querySelector(".answer-title").after(badge);
       }
     }
     const summary = names.map((n) => `${modelTitles[n]} says ${digits[n]}`).join(", ");
@@ -459,7 +459,7 @@
     const preds = predictionsOf(item);
     const parts = Object.keys(modelTitles)
       .filter((n) => preds[n])
-      .map((n) => `${modelTitles[n]} ${preds[n].digit} (${pct(preds[n].confidence)})`);
+      .map((n) => `${modelTitles[n].split(" ")[0]} ${preds[n].digit} (${pct(preds[n].confidence)})`);
     answers.textContent = parts.join(" · ") || "no answers";
     const digits = new Set(Object.values(preds).map((p) => p.digit));
     if (digits.size > 1) {
