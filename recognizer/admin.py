@@ -1,3 +1,330 @@
-from django.contrib import admin
+"""Admin for drawings: review what people drew, label it, and reach the queue and the dashboard.
 
-# Register your models here.
+The changelist never loads image bytes or prediction rows per drawing: digits and confidences come in as
+subquery annotations and thumbnails are separate, cacheable image requests (``review.image_view``).
+"""
+
+from django import forms
+from django.contrib import admin, messages
+from django.db.models import Exists, OuterRef, Subquery
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.html import format_html, format_html_join
+
+from . import accuracy
+from .models import DIGITS, MODEL_NAMES, Drawing, Prediction
+from .review import ReviewAdminMixin
+
+# --- filters ----------------------------------------------------------------------------------------------
+
+
+class LabeledFilter(admin.SimpleListFilter):
+    title = "labeled"
+    parameter_name = "labeled"
+
+    def lookups(self, request, model_admin):
+        return [("staff", "By staff"), ("user", "By the person only"), ("no", "Not labeled")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "staff":
+            return queryset.filter(label__isnull=False, label_source=Drawing.LabelSource.STAFF)
+        if self.value() == "user":
+            return queryset.filter(label__isnull=False, label_source=Drawing.LabelSource.USER)
+        if self.value() == "no":
+            return queryset.filter(label__isnull=True)
+        return queryset
+
+
+class LabelFilter(admin.SimpleListFilter):
+    title = "label"
+    parameter_name = "label"
+
+    def lookups(self, request, model_admin):
+        return [(str(d), str(d)) for d in DIGITS]
+
+    def queryset(self, request, queryset):
+        if self.value() in {str(d) for d in DIGITS}:
+            return queryset.filter(label=int(self.value()))
+        return queryset
+
+
+def predicted_digit_filter(model_name):
+    class PredictedDigitFilter(admin.SimpleListFilter):
+        title = f"{model_name} says"
+        parameter_name = f"{model_name}_digit"
+
+        def lookups(self, request, model_admin):
+            return [(str(d), str(d)) for d in DIGITS]
+
+        def queryset(self, request, queryset):
+            if self.value() in {str(d) for d in DIGITS}:
+                return queryset.filter(
+                    Exists(
+                        Prediction.objects.filter(
+                            drawing=OuterRef("pk"), model_name=model_name, digit=int(self.value())
+                        )
+                    )
+                )
+            return queryset
+
+    PredictedDigitFilter.__name__ = f"{model_name.title()}DigitFilter"
+    return PredictedDigitFilter
+
+
+class ModelVersionFilter(admin.SimpleListFilter):
+    title = "model version"
+    parameter_name = "version"
+
+    def lookups(self, request, model_admin):
+        pairs = (
+            Prediction.objects.values_list("model_name", "model_version")
+            .distinct()
+            .order_by("model_name", "model_version")
+        )
+        return [(f"{name}:{version}", f"{name} {version}") for name, version in pairs]
+
+    def queryset(self, request, queryset):
+        if not self.value() or ":" not in self.value():
+            return queryset
+        name, version = self.value().split(":", 1)
+        return queryset.filter(
+            Exists(Prediction.objects.filter(drawing=OuterRef("pk"), model_name=name, model_version=version))
+        )
+
+
+class ConfidenceBandFilter(admin.SimpleListFilter):
+    """Band of the lower of the two confidences: the same bands as the dashboard's calibration."""
+
+    title = "confidence (the lower of the two)"
+    parameter_name = "confidence"
+
+    def lookups(self, request, model_admin):
+        return [(str(i), accuracy.band_label(i)) for i in range(len(accuracy.BANDS))]
+
+    def queryset(self, request, queryset):
+        if self.value() not in {str(i) for i in range(len(accuracy.BANDS))}:
+            return queryset
+        index = int(self.value())
+        low, _ = accuracy.BANDS[index]
+        # lowest confidence in the band <=> some prediction in the band and none below it
+        in_band = Prediction.objects.filter(accuracy.band_q(index), drawing=OuterRef("pk"))
+        below = Prediction.objects.filter(drawing=OuterRef("pk"), confidence__lt=low)
+        return queryset.filter(Exists(in_band)).exclude(Exists(below))
+
+
+# --- the detail form --------------------------------------------------------------------------------------
+
+
+class DrawingForm(forms.ModelForm):
+    label = forms.TypedChoiceField(
+        choices=[("", "— not labeled —"), *[(d, str(d)) for d in DIGITS]],
+        coerce=int,
+        empty_value=None,
+        required=False,
+        help_text="Saving here records you as the labeler (staff label).",
+    )
+
+    class Meta:
+        model = Drawing
+        fields = ["label"]
+
+
+# --- bulk actions -----------------------------------------------------------------------------------------
+
+
+def set_label_action(digit):
+    def action(modeladmin, request, queryset):
+        count = Drawing.objects.filter(pk__in=queryset.values("pk")).update(
+            label=digit,
+            label_source=Drawing.LabelSource.STAFF,
+            labeled_by=request.user,
+            labeled_at=timezone.now(),
+        )
+        modeladmin.message_user(request, f"Labeled {count} drawing(s) as {digit}.", messages.SUCCESS)
+
+    action.__name__ = f"set_label_{digit}"
+    return admin.action(description=f"Set label to {digit}", permissions=["change"])(action)
+
+
+@admin.action(description="Clear label", permissions=["change"])
+def clear_label(modeladmin, request, queryset):
+    count = Drawing.objects.filter(pk__in=queryset.values("pk")).update(
+        label=None, label_source="", labeled_by=None, labeled_at=None
+    )
+    modeladmin.message_user(request, f"Cleared the label of {count} drawing(s).", messages.SUCCESS)
+
+
+def _prediction(model_name, field):
+    return Subquery(Prediction.objects.filter(drawing=OuterRef("pk"), model_name=model_name).values(field)[:1])
+
+
+def _answer_column(model_name):
+    def column(self, obj):
+        digit = getattr(obj, f"{model_name}_digit", None)
+        if digit is None:
+            return "—"
+        return format_html(
+            "<b>{}</b> <small>{}%</small>", digit, f"{100 * getattr(obj, f'{model_name}_confidence'):.0f}"
+        )
+
+    column.__name__ = f"{model_name}_answer"
+    return admin.display(description=model_name, ordering=f"{model_name}_confidence")(column)
+
+
+@admin.register(Drawing)
+class DrawingAdmin(ReviewAdminMixin, admin.ModelAdmin):
+    form = DrawingForm
+    list_display = [
+        "id",
+        "thumbnail",
+        *[f"{name}_answer" for name in MODEL_NAMES],
+        "agree",
+        "label",
+        "label_source",
+        "created",
+    ]
+    list_display_links = ["id", "thumbnail"]
+    list_filter = [
+        LabeledFilter,
+        LabelFilter,
+        "agree",
+        *[predicted_digit_filter(name) for name in MODEL_NAMES],
+        ModelVersionFilter,
+        ConfidenceBandFilter,
+        "created",
+        "source",
+    ]
+    date_hierarchy = "created"
+    search_fields = ["=id"]
+    search_help_text = "Drawing id, e.g. 42 or #42"
+    list_per_page = 50
+    show_full_result_count = False  # one COUNT less per page on a large table
+    actions = [*[set_label_action(d) for d in DIGITS], clear_label]
+    readonly_fields = [
+        "large_image",
+        "input_image",
+        "answers",
+        "agree",
+        "label_source",
+        "labeled_by",
+        "labeled_at",
+        "created",
+        "source",
+        "image_type",
+        "preprocess_version",
+        "session_key",
+    ]
+    fieldsets = [
+        (None, {"fields": ["label", "label_source", "labeled_by", "labeled_at"]}),
+        ("Drawing", {"fields": [("large_image", "input_image"), "answers", "agree"]}),
+        ("Details", {"fields": ["created", "source", "image_type", "preprocess_version", "session_key"]}),
+    ]
+
+    class Media:
+        css = {"all": ["recognizer/admin/admin.css"]}
+
+    keras_answer = _answer_column("keras")
+    custom_answer = _answer_column("custom")
+
+    def get_queryset(self, request):
+        queryset = super().get_queryset(request).defer("image", "model_input")
+        annotations = {}
+        for name in MODEL_NAMES:
+            annotations[f"{name}_digit"] = _prediction(name, "digit")
+            annotations[f"{name}_confidence"] = _prediction(name, "confidence")
+        return queryset.annotate(**annotations).select_related("labeled_by")
+
+    def get_search_results(self, request, queryset, search_term):
+        term = search_term.strip().lstrip("#")
+        if not term:
+            return queryset, False
+        if not term.isdigit():
+            return queryset.none(), False
+        return queryset.filter(pk=int(term)), False
+
+    def has_add_permission(self, request):
+        return False  # drawings come from people drawing, not from the admin
+
+    def save_model(self, request, obj, form, change):
+        # Only the label is editable; set_label records who and when (and writes nothing else).
+        if "label" in form.changed_data:
+            obj.set_label(obj.label, by=request.user)
+
+    # -- columns and read-only fields
+
+    @admin.display(description="drawing")
+    def thumbnail(self, obj):
+        return format_html(
+            '<img src="{}" width="48" height="48" loading="lazy" alt="drawing {}" class="drawing-thumb">',
+            self._url("image", obj.pk),
+            obj.pk,
+        )
+
+    @admin.display(description="drawing as received")
+    def large_image(self, obj):
+        return format_html(
+            '<img src="{}" width="280" height="280" alt="drawing {}" class="drawing-large">',
+            self._url("image", obj.pk),
+            obj.pk,
+        )
+
+    @admin.display(description="28×28 model input")
+    def input_image(self, obj):
+        return format_html(
+            '<img src="{}" width="168" height="168" alt="model input of drawing {}" class="drawing-input">',
+            self._url("input", obj.pk),
+            obj.pk,
+        )
+
+    @admin.display(description="answers")
+    def answers(self, obj):
+        predictions = {p.model_name: p for p in Prediction.objects.filter(drawing=obj)}
+        header = format_html_join("", "<th>{}</th>", ((d,) for d in DIGITS))
+        rows = []
+        for name in MODEL_NAMES:
+            p = predictions.get(name)
+            if p is None:
+                continue
+            cells = format_html_join(
+                "",
+                '<td class="{}"><span class="prob-bar" style="height:{}px"></span>{}</td>',
+                (
+                    (
+                        "predicted" if d == p.digit else "",
+                        round(30 * float(prob)),
+                        f"{float(prob):.3f}",
+                    )
+                    for d, prob in enumerate(p.probabilities)
+                ),
+            )
+            rows.append(
+                format_html(
+                    "<tr><th>{} <small>{}</small><br>says <b>{}</b> ({}%)</th>{}</tr>",
+                    name,
+                    p.model_version,
+                    p.digit,
+                    f"{100 * p.confidence:.1f}",
+                    cells,
+                )
+            )
+        return format_html(
+            '<table class="probabilities"><thead><tr><th>model</th>{}</tr></thead><tbody>{}</tbody></table>',
+            header,
+            format_html_join("", "{}", ((r,) for r in rows)),
+        )
+
+    def changelist_view(self, request, extra_context=None):
+        extra_context = {
+            **(extra_context or {}),
+            "queue_url": reverse(f"{self.admin_site.name}:recognizer_drawing_queue"),
+            "dashboard_url": reverse(f"{self.admin_site.name}:recognizer_drawing_dashboard"),
+        }
+        return super().changelist_view(request, extra_context)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        extra_context = {
+            **(extra_context or {}),
+            "queue_url": reverse(f"{self.admin_site.name}:recognizer_drawing_queue"),
+            "dashboard_url": reverse(f"{self.admin_site.name}:recognizer_drawing_dashboard"),
+        }
+        return super().change_view(request, object_id, form_url, extra_context)
