@@ -18,6 +18,7 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_
 from rest_framework import exceptions, mixins, permissions, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.negotiation import DefaultContentNegotiation
+from rest_framework.pagination import PageNumberPagination
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
@@ -107,11 +108,29 @@ class LenientNegotiation(DefaultContentNegotiation):
         return renderers
 
 
+class Pagination(PageNumberPagination):
+    page_size_query_param = "page_size"
+    max_page_size = 500
+
+    @property
+    def page_size(self):
+        return api_settings.PAGE_SIZE  # read per request, so settings changes apply
+
+
 class JsonErrorsMixin:
     content_negotiation_class = LenientNegotiation
+    pagination_class = Pagination
 
     def get_exception_handler(self):
         return api_exception_handler
+
+    def get_authenticate_header(self, request):
+        # Unauthenticated is 401 with a challenge (Token: no browser password pop-up), not a bare 403.
+        for authenticator in self.get_authenticators():
+            header = authenticator.authenticate_header(request)
+            if header and not header.startswith("Basic"):
+                return header
+        return None
 
 
 def errors(*codes):

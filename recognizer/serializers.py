@@ -164,7 +164,10 @@ class PredictSerializer(serializers.Serializer):
         from . import inference  # TensorFlow loads on first prediction, not when Django starts
 
         image = validated_data["image"]
-        answers = inference.predict_both(image["model_input"])
+        try:
+            answers = inference.predict_both(image["model_input"])
+        except inference.ModelsUnavailable as exc:
+            raise ApiError("models_unavailable", str(exc), status.HTTP_503_SERVICE_UNAVAILABLE) from exc
         return Drawing.objects.record(
             image=image["data"],
             image_type=image["content_type"],
