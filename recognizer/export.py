@@ -96,8 +96,9 @@ def select(queryset=None, **filters) -> Selection:
     )
 
 
-def iter_rows(selection, *fields, batch=BATCH, progress=None):
+def iter_rows(selection, *fields, batch=None, progress=None):
     """``(index, id, label, *fields)`` for every selected drawing, in order, ``batch`` ids a query."""
+    batch = batch or BATCH
     total = len(selection)
     for start in range(0, total, batch):
         chunk = selection.ids[start : start + batch].tolist()
