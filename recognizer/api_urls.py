@@ -5,7 +5,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, Spec
 from rest_framework.permissions import AllowAny
 from rest_framework.routers import SimpleRouter
 
-from . import api
+from . import accuracy_api, api
 
 app_name = "api"
 
@@ -18,6 +18,7 @@ model_input = api.DrawingViewSet.as_view({"get": "input"}, detail=True, basename
 
 urlpatterns = [
     path("predict/", api.PredictView.as_view(), name="predict"),
+    path("accuracy/", accuracy_api.AccuracyView.as_view(), name="accuracy"),
     re_path(r"^drawings/(?P<pk>[0-9]{1,18})/image\.png$", image, name="drawing-image"),
     re_path(r"^drawings/(?P<pk>[0-9]{1,18})/input\.png$", model_input, name="drawing-input"),
     *[p for p in router.urls if p.name not in ("drawing-image", "drawing-input")],
