@@ -1,0 +1,170 @@
+"""The two loaded models and ``predict_both()``: one 28x28 input in, both answers out.
+
+Models are loaded once per process, lazily, under a lock, from ``models/manifest.json`` in
+``settings.MODELS_DIR`` (Django settings when configured, else ``<repo>/models``); each file's
+sha256 is checked against the manifest and each model gets a warm-up call.  The Keras model is
+served through a ``tf.function`` traced once for shape (1, 28, 28, 1) -- never ``model.predict``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+MODEL_NAMES = ("keras", "custom")
+MANIFEST = "manifest.json"
+_REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+class ModelsUnavailable(RuntimeError):
+    """The manifest or a model file is missing or does not match its checksum."""
+
+
+@dataclass(frozen=True)
+class ModelAnswer:
+    digit: int
+    probabilities: list[float]
+    confidence: float
+    model_version: str  # "<name>-<version>", e.g. "keras-2"
+    time_ms: float
+
+
+@dataclass
+class _Model:
+    name: str
+    version: str
+    predict: Callable[[np.ndarray], np.ndarray]  # (28, 28) float32 -> (10,) probabilities
+    entry: dict
+
+
+def models_dir() -> Path:
+    try:
+        from django.conf import settings
+
+        if settings.configured and getattr(settings, "MODELS_DIR", None):
+            return Path(settings.MODELS_DIR)
+    except ImportError:  # pragma: no cover - Django is always installed here
+        pass
+    return _REPO_ROOT / "models"
+
+
+def sha256_of(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def read_manifest(directory: Path | None = None) -> dict:
+    path = (directory or models_dir()) / MANIFEST
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ModelsUnavailable(f"no model manifest at {path}: run `python manage.py train`") from None
+    except (OSError, ValueError) as exc:
+        raise ModelsUnavailable(f"unreadable model manifest {path}: {exc}") from exc
+
+
+def _model_file(directory: Path, entry: dict) -> Path:
+    path = directory / entry["file"]
+    if not path.exists():
+        raise ModelsUnavailable(f"model file missing: {path}")
+    if entry.get("sha256") and sha256_of(path) != entry["sha256"]:
+        raise ModelsUnavailable(f"model file {path} does not match the sha256 in {directory / MANIFEST}")
+    return path
+
+
+def _load_keras(path: Path) -> Callable[[np.ndarray], np.ndarray]:
+    import tensorflow as tf
+
+    from recognizer import keras_model
+
+    fn = keras_model.make_predict_fn(keras_model.load_model(path))
+
+    def predict(x: np.ndarray) -> np.ndarray:
+        return fn(tf.constant(x.reshape(1, 28, 28, 1))).numpy()[0]
+
+    return predict
+
+
+def _load_custom(path: Path) -> Callable[[np.ndarray], np.ndarray]:
+    from recognizer.network import Network
+
+    net = Network.load(path)
+    return lambda x: net.predict_proba(x.reshape(1, 28, 28))[0]
+
+
+_LOADERS = {"keras": _load_keras, "custom": _load_custom}
+_lock = threading.Lock()
+_models: dict[str, _Model] | None = None
+
+
+def _load_all() -> dict[str, _Model]:
+    directory = models_dir()
+    manifest = read_manifest(directory)
+    loaded = {}
+    for name in MODEL_NAMES:
+        entry = manifest.get("models", {}).get(name)
+        if entry is None:
+            raise ModelsUnavailable(f"model {name!r} is not in {directory / MANIFEST}")
+        predict = _LOADERS[name](_model_file(directory, entry))
+        loaded[name] = _Model(name, f"{name}-{entry['version']}", predict, entry)
+    blank = np.zeros((28, 28), np.float32)
+    for model in loaded.values():  # warm-up: trace the tf.function, touch every weight
+        for _ in range(3):
+            model.predict(blank)
+    return loaded
+
+
+def get_models() -> dict[str, _Model]:
+    """The loaded models (loaded on first use, once per process, thread-safe)."""
+    global _models
+    if _models is None:
+        with _lock:
+            if _models is None:
+                _models = _load_all()
+    return _models
+
+
+def warm_up() -> None:
+    """Load the models now (e.g. at start-up) instead of on the first request."""
+    get_models()
+
+
+def reset() -> None:
+    """Forget the loaded models (tests, or after new weights were written)."""
+    global _models
+    with _lock:
+        _models = None
+
+
+def model_versions() -> dict[str, str]:
+    return {name: model.version for name, model in get_models().items()}
+
+
+def _answer(model: _Model, x: np.ndarray) -> ModelAnswer:
+    t0 = time.perf_counter()
+    p = np.asarray(model.predict(x), dtype=np.float64)
+    elapsed = (time.perf_counter() - t0) * 1000.0
+    p = np.clip(p, 0.0, None)
+    p = p / p.sum()
+    probabilities = [float(v) for v in p]
+    digit = int(np.argmax(p))
+    return ModelAnswer(digit, probabilities, probabilities[digit], model.version, round(elapsed, 3))
+
+
+def predict_both(x: np.ndarray) -> dict[str, ModelAnswer]:
+    """Both models' answers for one preprocessed input, (28, 28) float32 in [0, 1]."""
+    x = np.asarray(x, dtype=np.float32)
+    if x.shape != (28, 28):
+        raise ValueError(f"expected a (28, 28) input, got {x.shape}")
+    models = get_models()
+    return {name: _answer(models[name], x) for name in MODEL_NAMES}

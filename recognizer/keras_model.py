@@ -1,0 +1,79 @@
+"""The "keras" model: a small convolutional network in Keras 3 on TensorFlow.
+
+    28x28x1 -> [Conv 3x3 32, BN, ReLU] x2 -> MaxPool        (24 -> 12)
+            -> [Conv 3x3 64, BN, ReLU] x2 -> MaxPool        (8 -> 4)
+            -> Flatten 1024 -> Dense 128, BN, ReLU -> Dropout 0.4 -> Dense 10 softmax
+
+Saved as a ``.keras`` file.  For serving, :func:`make_predict_fn` wraps the model in a
+``tf.function`` traced once for shape (1, 28, 28, 1): never ``model.predict`` per request.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+from keras import layers  # noqa: E402
+
+ARCHITECTURE = "conv32-conv32-pool-conv64-conv64-pool-dense128-dropout0.4-dense10 (BatchNorm)"
+
+
+def _conv_bn_relu(h, filters: int):
+    h = layers.Conv2D(filters, 3, use_bias=False)(h)
+    h = layers.BatchNormalization()(h)
+    return layers.ReLU()(h)
+
+
+def build_model(dropout: float = 0.4) -> keras.Model:
+    inputs = keras.Input((28, 28, 1), name="image")
+    h = _conv_bn_relu(inputs, 32)
+    h = _conv_bn_relu(h, 32)
+    h = layers.MaxPooling2D()(h)
+    h = _conv_bn_relu(h, 64)
+    h = _conv_bn_relu(h, 64)
+    h = layers.MaxPooling2D()(h)
+    h = layers.Flatten()(h)
+    h = layers.Dense(128, use_bias=False)(h)
+    h = layers.BatchNormalization()(h)
+    h = layers.ReLU()(h)
+    h = layers.Dropout(dropout)(h)
+    outputs = layers.Dense(10, activation="softmax", name="probabilities")(h)
+    return keras.Model(inputs, outputs, name="digits_cnn")
+
+
+def save_model(model: keras.Model, path) -> None:
+    model.save(str(path))
+
+
+def load_model(path) -> keras.Model:
+    return keras.models.load_model(str(path), compile=False)
+
+
+def to_batch(x: np.ndarray) -> np.ndarray:
+    """(N, 28, 28) or (28, 28), uint8 or float [0, 1] -> float32 (N, 28, 28, 1)."""
+    x = np.asarray(x)
+    if x.dtype == np.uint8:
+        x = x.astype(np.float32) / 255.0
+    return x.astype(np.float32, copy=False).reshape(-1, 28, 28, 1)
+
+
+def make_predict_fn(model: keras.Model):
+    """A tf.function for one image (1, 28, 28, 1) float32 -> probabilities (1, 10)."""
+
+    @tf.function(input_signature=[tf.TensorSpec((1, 28, 28, 1), tf.float32)], reduce_retracing=True)
+    def predict_one(x):
+        return model(x, training=False)
+
+    return predict_one
+
+
+def predict_proba(model: keras.Model, x: np.ndarray, batch_size: int = 1000) -> np.ndarray:
+    """Probabilities (N, 10) for a batch of images, for evaluation (not for requests)."""
+    x = to_batch(x)
+    fn = tf.function(lambda t: model(t, training=False), reduce_retracing=True)
+    out = [fn(tf.constant(x[i : i + batch_size])).numpy() for i in range(0, len(x), batch_size)]
+    return np.concatenate(out) if out else np.zeros((0, 10), np.float32)
