@@ -33,7 +33,7 @@ def keras_model_path():
         return Path(os.environ["BASELINE_KERAS_MODEL"])
     manifest = models_dir / "manifest.json"
     if manifest.exists():
-        entry = json.loads(manifest.read_text()).get("keras")
+        entry = json.loads(manifest.read_text()).get("models", {}).get("keras")
         name = entry.get("file") if isinstance(entry, dict) else None
         if name and (models_dir / name).exists():
             return models_dir / name
@@ -44,9 +44,9 @@ def keras_model_path():
 
 
 def _load():
-    import keras
+    from recognizer import keras_model
 
-    model = keras.models.load_model(keras_model_path(), compile=False)
+    model = keras_model.load_model(keras_model_path())
     shape = (1, *model.input_shape[1:])
     model.predict(np.zeros(shape, "float32"), verbose=0)  # the old app was warm after its first request too
     return model, shape

@@ -158,10 +158,9 @@ def canvas_drawings(count):
     try:
         from recognizer import canvas_eval
 
-        if hasattr(canvas_eval, "canvas_pngs"):
-            pngs, labels = canvas_eval.canvas_pngs(count)
-            return list(pngs), [int(y) for y in labels], "recognizer.canvas_eval"
-    except ImportError:
+        digits = canvas_eval.build_canvas_set(count)
+        return [d.png for d in digits], [d.label for d in digits], "canvas-style MNIST test digits (canvas_eval)"
+    except (ImportError, AttributeError):
         pass
     from PIL import Image, ImageFilter
 

@@ -83,11 +83,10 @@ def bench_in_process(pngs, repeat):
         stages["both models (predict_both)"].append(t2 - t1)
         stages["preprocess + both models"].append(t2 - t0)
     # The baseline's work in-process, for reference: naive resize + Keras model.predict at batch size 1.
-    import keras
-
     from bench.baseline_wsgi import keras_model_path
+    from recognizer import keras_model
 
-    model = keras.models.load_model(keras_model_path(), compile=False)
+    model = keras_model.load_model(keras_model_path())
     shape = (1, *model.input_shape[1:])
     model.predict(np.zeros(shape, "float32"), verbose=0)
     baseline = []
