@@ -11,8 +11,9 @@ from django.conf import settings
 from django.core.cache import cache
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation, TooManyFieldsSent
-from django.http import Http404, HttpResponse, StreamingHttpResponse
+from django.http import Http404, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.utils import timezone
+from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import exceptions, mixins, permissions, status, viewsets
@@ -116,6 +117,17 @@ class Pagination(PageNumberPagination):
     def page_size(self):
         return api_settings.PAGE_SIZE  # read per request, so settings changes apply
 
+    def get_page_size(self, request):
+        value = request.query_params.get(self.page_size_query_param)
+        if value is None:
+            return self.page_size
+        # A wrong page size is an error, not silently the default.
+        if not value.isdigit() or not 1 <= int(value) <= self.max_page_size:
+            raise exceptions.ValidationError(
+                {"page_size": [f"Must be an integer from 1 to {self.max_page_size}."]}, code="invalid"
+            )
+        return int(value)
+
 
 class JsonErrorsMixin:
     content_negotiation_class = LenientNegotiation
@@ -144,6 +156,7 @@ def errors(*codes):
         415: "Unsupported image or body type.",
         422: "Nothing drawn.",
         429: "Rate limit exceeded.",
+        503: "The models are not available.",
     }
     return {code: OpenApiResponse(ErrorSerializer, description=why[code]) for code in codes}
 
@@ -277,7 +290,7 @@ class PredictView(JsonErrorsMixin, APIView):
     @extend_schema(
         operation_id="predict",
         request={"application/json": PredictSerializer, "multipart/form-data": PredictSerializer},
-        responses={201: DrawingSerializer, **errors(400, 413, 415, 422, 429)},
+        responses={201: DrawingSerializer, **errors(400, 413, 415, 422, 429, 503)},
         auth=[{}],
     )
     def post(self, request):
@@ -299,16 +312,18 @@ class PayloadTooLarge(exceptions.APIException):
 
 @extend_schema_view(
     list=extend_schema(
-        parameters=[DrawingFilterSerializer], responses={200: DrawingListSerializer, **errors(400, 403)}
+        parameters=[DrawingFilterSerializer], responses={200: DrawingListSerializer, **errors(400, 401, 403, 404)}
     ),
-    retrieve=extend_schema(responses={200: DrawingSerializer, **errors(403, 404)}, auth=[{}]),
-    partial_update=extend_schema(request=LabelSerializer, responses={200: DrawingSerializer, **errors(400, 403, 404)}),
+    retrieve=extend_schema(responses={200: DrawingSerializer, **errors(401, 403, 404)}, auth=[{}]),
+    partial_update=extend_schema(
+        request=LabelSerializer, responses={200: DrawingSerializer, **errors(400, 401, 403, 404)}
+    ),
 )
 class DrawingViewSet(JsonErrorsMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Stored drawings: staff list and label them; the person who drew one may see it and say what it was."""
 
     queryset = Drawing.objects.with_predictions().select_related("labeled_by")
-    lookup_value_regex = r"[0-9]{1,18}"
+    lookup_value_regex = r"-?[0-9]+"
     http_method_names = ["get", "post", "patch", "head", "options"]
 
     def get_permissions(self):
@@ -322,6 +337,12 @@ class DrawingViewSet(JsonErrorsMixin, mixins.ListModelMixin, mixins.RetrieveMode
 
     def get_throttles(self):
         return [FeedbackThrottle()] if self.action == "feedback" else []
+
+    def get_object(self):
+        # Ids outside the column's range are simply not there (and must not reach the database).
+        if not 0 < int(self.kwargs["pk"]) < 2**63:
+            raise exceptions.NotFound()
+        return super().get_object()
 
     def get_serializer_class(self):
         return DrawingListSerializer if self.action == "list" else DrawingSerializer
@@ -337,7 +358,7 @@ class DrawingViewSet(JsonErrorsMixin, mixins.ListModelMixin, mixins.RetrieveMode
             qs = qs.defer("image")
         return qs
 
-    @extend_schema(responses={200: DrawingListSerializer(many=True)}, auth=[{}])
+    @extend_schema(responses={200: DrawingListSerializer(many=True), **errors(400, 404)}, auth=[{}])
     @action(detail=False)
     def mine(self, request):
         """This session's drawings, newest first (the drawing page's "recent drawings")."""
@@ -354,7 +375,7 @@ class DrawingViewSet(JsonErrorsMixin, mixins.ListModelMixin, mixins.RetrieveMode
 
     @extend_schema(
         request=FeedbackSerializer,
-        responses={200: DrawingSerializer, **errors(400, 403, 404, 409, 429)},
+        responses={200: DrawingSerializer, **errors(400, 401, 403, 404, 409, 429)},
         auth=[{}],
     )
     @action(detail=True, methods=["post"])
@@ -368,7 +389,9 @@ class DrawingViewSet(JsonErrorsMixin, mixins.ListModelMixin, mixins.RetrieveMode
         return Response(self.get_serializer(drawing).data)
 
     @extend_schema(
-        responses={(200, "image/png"): OpenApiTypes.BINARY, **errors(403, 404)}, auth=[{}], operation_id="drawing_image"
+        responses={(200, "image/png"): OpenApiTypes.BINARY, **errors(401, 403, 404)},
+        auth=[{}],
+        operation_id="drawing_image",
     )
     @action(detail=True, url_path="image.png")
     def image(self, request, pk=None):
@@ -377,7 +400,9 @@ class DrawingViewSet(JsonErrorsMixin, mixins.ListModelMixin, mixins.RetrieveMode
         return image_response(bytes(drawing.image), drawing.image_type)
 
     @extend_schema(
-        responses={(200, "image/png"): OpenApiTypes.BINARY, **errors(403, 404)}, auth=[{}], operation_id="drawing_input"
+        responses={(200, "image/png"): OpenApiTypes.BINARY, **errors(401, 403, 404)},
+        auth=[{}],
+        operation_id="drawing_input",
     )
     @action(detail=True, url_path="input.png")
     def input(self, request, pk=None):
@@ -390,10 +415,13 @@ class DrawingViewSet(JsonErrorsMixin, mixins.ListModelMixin, mixins.RetrieveMode
     @extend_schema(
         parameters=[ExportFilterSerializer],
         responses={
-            (200, "application/octet-stream"): OpenApiResponse(
-                OpenApiTypes.BINARY, description="csv: text/csv; idx and png: a zip; npz: a NumPy archive."
-            ),
-            **errors(400, 403),
+            **{
+                (200, media): OpenApiResponse(
+                    OpenApiTypes.BINARY, description="csv: text/csv; idx and png: a zip; npz: a NumPy archive."
+                )
+                for media in ("text/csv", "application/zip", "application/octet-stream")
+            },
+            **errors(400, 401, 403),
         },
         operation_id="drawings_export",
     )
@@ -418,3 +446,9 @@ def image_response(data, content_type="image/png"):
     response["Cache-Control"] = "private, max-age=3600"
     response["X-Content-Type-Options"] = "nosniff"
     return response
+
+
+@csrf_exempt  # nothing is written; a POST to a wrong path should still get the JSON 404
+def not_found(request, *args, **kwargs):
+    """Any other path under /api/: a JSON 404, like the rest of the API."""
+    return JsonResponse({"error": "not_found", "detail": f"No API endpoint at {request.path}."}, status=404)

@@ -19,10 +19,11 @@ model_input = api.DrawingViewSet.as_view({"get": "input"}, detail=True, basename
 urlpatterns = [
     path("predict/", api.PredictView.as_view(), name="predict"),
     path("accuracy/", accuracy_api.AccuracyView.as_view(), name="accuracy"),
-    re_path(r"^drawings/(?P<pk>[0-9]{1,18})/image\.png$", image, name="drawing-image"),
-    re_path(r"^drawings/(?P<pk>[0-9]{1,18})/input\.png$", model_input, name="drawing-input"),
+    re_path(r"^drawings/(?P<pk>-?[0-9]+)/image\.png$", image, name="drawing-image"),
+    re_path(r"^drawings/(?P<pk>-?[0-9]+)/input\.png$", model_input, name="drawing-input"),
     *[p for p in router.urls if p.name not in ("drawing-image", "drawing-input")],
     path("schema/", SpectacularAPIView.as_view(permission_classes=[AllowAny]), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema", permission_classes=[AllowAny]), name="docs"),
     path("redoc/", SpectacularRedocView.as_view(url_name="api:schema", permission_classes=[AllowAny]), name="redoc"),
+    re_path(r"", api.not_found),  # last: anything else under /api/ is a JSON 404
 ]
