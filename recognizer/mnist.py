@@ -12,6 +12,7 @@ from __future__ import annotations
 import gzip
 import os
 import struct
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -45,7 +46,7 @@ def _read_bytes(path: Path) -> bytes:
             raw = gzip.decompress(raw)
     except FileNotFoundError:
         raise MnistError(f"MNIST file not found: {path}") from None
-    except (OSError, EOFError, gzip.BadGzipFile) as exc:
+    except (OSError, EOFError, zlib.error) as exc:
         raise MnistError(f"cannot read MNIST file {path}: {exc}") from exc
     return raw
 
@@ -109,7 +110,7 @@ def _write(path: str | os.PathLike, magic: int, data: np.ndarray) -> None:
     path = Path(path)
     if path.suffix == ".gz":
         # mtime=0 keeps the bytes reproducible for identical data.
-        with open(path, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as f:
+        with open(path, "wb") as raw, gzip.GzipFile(filename="", fileobj=raw, mode="wb", mtime=0) as f:
             f.write(payload)
     else:
         path.write_bytes(payload)

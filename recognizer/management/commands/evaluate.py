@@ -1,0 +1,64 @@
+"""python manage.py evaluate: MNIST test and canvas-set numbers for the committed models."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+from django.conf import settings
+from django.core.management.base import BaseCommand
+
+
+def format_confusion(confusion) -> str:
+    confusion = np.asarray(confusion)
+    lines = ["      pred " + "".join(f"{d:>6}" for d in range(10))]
+    for true, row in enumerate(confusion):
+        lines.append(f"  true {true}  " + "".join(f"{v:>6}" for v in row))
+    return "\n".join(lines)
+
+
+class Command(BaseCommand):
+    help = "Evaluate the committed models: MNIST test (per class, confusion) and the canvas-style set."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--model", choices=["keras", "custom", "all"], default="all")
+        parser.add_argument("--canvas-count", type=int, default=10_000, help="canvas-style drawings (max 10000)")
+        parser.add_argument("--canvas-seed", type=int, default=None)
+
+    def handle(self, *args, **opts):
+        from recognizer import canvas_eval, training
+
+        names = ("keras", "custom") if opts["model"] == "all" else (opts["model"],)
+        manifest = training.read_manifest(settings.MODELS_DIR)
+        _, _, xt, yt = training.load_data()
+        fns = {}
+        for name in names:
+            entry = manifest["models"][name]
+            fn = training.predict_fn(name, training.load_published(settings.MODELS_DIR, name))
+            fns[name] = fn
+            t0 = time.perf_counter()
+            res = training.evaluate_predictions(fn(xt), yt)
+            self.stdout.write(self.style.MIGRATE_HEADING(f"\n{name}-{entry['version']} ({entry['file']})"))
+            self.stdout.write(
+                f"MNIST test accuracy: {res['accuracy']:.2f}%  (manifest {entry.get('mnist_test_accuracy')}%, "
+                f"{res['count']} digits, {time.perf_counter() - t0:.1f}s)"
+            )
+            self.stdout.write("per class: " + "  ".join(f"{d}:{a:.1f}" for d, a in enumerate(res["per_class"])))
+            self.stdout.write(format_confusion(res["confusion"]))
+
+        count = min(opts["canvas_count"], 10_000)
+        seed = opts["canvas_seed"] if opts["canvas_seed"] is not None else canvas_eval.DEFAULT_SEED
+        self.stdout.write(
+            self.style.MIGRATE_HEADING(f"\nCanvas-style set: {count} MNIST test digits redrawn, seed {seed}")
+        )
+        t0 = time.perf_counter()
+        canvas = canvas_eval.evaluate_canvas(fns, count=count, seed=seed)
+        self.stdout.write(
+            f"{'model':<8} {'MNIST-style preprocessing':>26} {'small+thick pen':>16} {'naive resize':>13}"
+        )
+        for name, row in canvas.items():
+            mnist_style, small, naive = row["mnist_preprocessing"], row["small_thick"], row["naive_resize"]
+            self.stdout.write(f"{name:<8} {mnist_style:>25.2f}% {small:>15.2f}% {naive:>12.2f}%")
+        self.stdout.write(
+            f"({time.perf_counter() - t0:.0f}s; naive resize = the old app's whole-canvas resize, same models)"
+        )

@@ -1,0 +1,121 @@
+"""recognizer.network: the from-scratch numpy network -- gradients, training, persistence."""
+
+import numpy as np
+import pytest
+
+from recognizer import network as N
+
+
+def numeric_grad(f, array, index, eps=1e-6):
+    old = array[index]
+    array[index] = old + eps
+    plus = f()
+    array[index] = old - eps
+    minus = f()
+    array[index] = old
+    return (plus - minus) / (2 * eps)
+
+
+@pytest.fixture
+def tiny():
+    net = N.Network(filters=3, hidden=7, dropout=0.0, seed=1).astype(np.float64)
+    rng = np.random.default_rng(2)
+    x = rng.random((4, 28, 28))
+    y = np.array([0, 3, 7, 9])
+    w = np.array([1.0, 2.0, 0.5, 1.0])
+    return net, x, y, w
+
+
+def test_gradients_match_finite_differences(tiny):
+    net, x, y, w = tiny
+    net.loss_and_grads(x, y, w)
+    analytic = {(i, k): layer.grads[k].copy() for i, layer in enumerate(net.layers) for k in layer.params}
+
+    def loss():
+        return N.cross_entropy(net.forward(x), y, w)[0]
+
+    rng = np.random.default_rng(3)
+    checked = 0
+    for (i, k), grad in analytic.items():
+        param = net.layers[i].params[k]
+        for flat in rng.choice(param.size, size=min(12, param.size), replace=False):
+            index = np.unravel_index(flat, param.shape)
+            num = numeric_grad(loss, param, index)
+            assert grad[index] == pytest.approx(num, rel=1e-4, abs=1e-8), (i, k, index)
+            checked += 1
+    assert checked >= 50
+
+
+def test_conv_input_gradient():
+    rng = np.random.default_rng(4)
+    conv = N.Conv2D(2, 3, 3, rng)
+    conv.params = {k: v.astype(np.float64) for k, v in conv.params.items()}
+    x = rng.random((2, 6, 6, 2))
+    g = rng.standard_normal((2, 4, 4, 3))
+    conv.forward(x, train=True)
+    dx = conv.backward(g)
+
+    def f():
+        return float((conv.forward(x) * g).sum())
+
+    for index in [(0, 0, 0, 0), (1, 3, 2, 1), (0, 5, 5, 1), (1, 2, 4, 0)]:
+        assert dx[index] == pytest.approx(numeric_grad(f, x, index), rel=1e-5)
+
+
+def test_dropout_and_pool_backward():
+    rng = np.random.default_rng(5)
+    pool = N.MaxPool2()
+    x = rng.random((1, 4, 4, 1))
+    out = pool.forward(x, train=True)
+    grad = pool.backward(np.ones_like(out))
+    assert grad.sum() == 4  # one per 2x2 block, where the maximum was
+    assert np.array_equal(grad[0, :, :, 0] == 1, x[0, :, :, 0] == np.kron(out[0, :, :, 0], np.ones((2, 2))))
+    drop = N.Dropout(0.5, rng)
+    a = np.ones((1000, 10), np.float32)
+    assert np.array_equal(drop.forward(a), a)  # no-op at inference
+    t = drop.forward(a, train=True)
+    assert set(np.unique(t)) <= {0.0, 2.0} and abs(t.mean() - 1) < 0.1
+    assert np.array_equal(drop.backward(a), t)
+
+
+def test_softmax_cross_entropy():
+    logits = np.array([[1000.0, 0.0, -1000.0], [0.0, 0.0, 0.0]])
+    p = N.softmax(logits)
+    assert np.allclose(p.sum(axis=1), 1) and np.isfinite(p).all()
+    loss, grad = N.cross_entropy(logits, np.array([0, 2]))
+    assert loss == pytest.approx(np.log(3) / 2)
+    assert np.allclose(grad.sum(axis=1), 0)
+
+
+def test_learns_a_small_subset():
+    from recognizer.mnist import load_mnist
+
+    x, y = load_mnist("test")
+    x, y = x[:512], y[:512]
+    net = N.Network(filters=8, hidden=64, seed=0)
+    first = net.train_batch(x[:128], y[:128], 2e-3)
+    for _ in range(4):
+        for b in range(0, 512, 128):
+            last = net.train_batch(x[b : b + 128], y[b : b + 128], 2e-3)
+    assert last < first * 0.5
+    assert (net.predict(x) == y).mean() > 0.8
+
+
+def test_save_load_roundtrip(tmp_path):
+    net = N.Network(filters=4, hidden=16, seed=3)
+    x = np.random.default_rng(0).random((5, 28, 28)).astype(np.float32)
+    path = tmp_path / "net.npz"
+    net.save(path, metadata={"version": "7"})
+    loaded = N.Network.load(path)
+    assert loaded.config == net.config and loaded.metadata == {"version": "7"}
+    assert np.array_equal(loaded.forward(x), net.forward(x))
+    assert loaded.dtype == np.float32 and path.exists() and not (tmp_path / "net.npz.npz").exists()
+
+
+def test_inference_is_stateless_and_uint8_ok():
+    net = N.Network(filters=4, hidden=16, seed=3)
+    x = np.random.default_rng(0).integers(0, 256, (2, 28, 28), dtype=np.uint8)
+    p = net.predict_proba(x)
+    assert p.shape == (2, 10) and np.allclose(p.sum(axis=1), 1)
+    assert np.allclose(net.predict_proba(x[:1])[0], p[0], atol=1e-6)
+    assert not hasattr(net.layers[0], "cols")  # forward without train keeps nothing

@@ -1,0 +1,239 @@
+"""recognizer.preprocess: image bytes -> the MNIST-style 28x28 model input."""
+
+import io
+import struct
+import time
+import zlib
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+
+from recognizer import preprocess as P
+
+
+def draw(strokes, size=(280, 280), width=18, bg=255, ink=0, mode="L"):
+    img = Image.new(mode, size, bg)
+    d = ImageDraw.Draw(img)
+    for stroke in strokes:
+        d.line(stroke, fill=ink, width=width, joint="curve")
+    return img
+
+
+def encode(img, fmt="PNG", **kw):
+    buf = io.BytesIO()
+    img.save(buf, format=fmt, **kw)
+    return buf.getvalue()
+
+
+SEVEN = [[(60, 40), (200, 50), (120, 240)]]
+ONE = [[(150, 30), (140, 250)]]
+SMALL_FOUR = [[(30, 200), (20, 240), (55, 240)], [(45, 205), (45, 262)]]  # small, bottom-left, thick
+
+
+def center_of_mass(x):
+    ys, xs = np.mgrid[0:28, 0:28]
+    return float((x * ys).sum() / x.sum()), float((x * xs).sum() / x.sum())
+
+
+def ink_box(x, threshold=0.0):
+    rows, cols = np.flatnonzero((x > threshold).any(1)), np.flatnonzero((x > threshold).any(0))
+    return rows[-1] - rows[0] + 1, cols[-1] - cols[0] + 1
+
+
+@pytest.mark.parametrize("strokes", [SEVEN, ONE, SMALL_FOUR], ids=["seven", "one", "small-four"])
+@pytest.mark.parametrize("width", [6, 18, 30])
+def test_centre_of_mass_and_box(strokes, width):
+    x = P.to_model_input(encode(draw(strokes, width=width)))
+    assert x.shape == (28, 28) and x.dtype == np.float32
+    assert 0.0 <= x.min() and x.max() == pytest.approx(1.0)
+    cy, cx = center_of_mass(x)
+    assert abs(cy - 14) <= 1 and abs(cx - 14) <= 1
+    h, w = ink_box(x)
+    assert max(h, w) == 20
+
+
+def test_aspect_ratio_kept():
+    x = P.to_model_input(encode(draw(ONE, width=10)))
+    h, w = ink_box(x)
+    assert h == 20 and w <= 8  # a tall thin stroke stays tall and thin
+
+
+def test_position_and_scale_do_not_matter():
+    a = P.to_model_input(encode(draw(SEVEN, width=16)))
+    moved = [[(x * 0.5 + 120, y * 0.5 + 100) for x, y in s] for s in SEVEN]
+    b = P.to_model_input(encode(draw(moved, width=8)))
+    assert np.abs(a - b).mean() < 0.07
+
+
+def test_ink_is_bright_background_zero():
+    x = P.to_model_input(encode(draw(SEVEN)))
+    assert x[0, 0] == 0 and (x > 0.9).sum() > 20
+
+
+def test_transparent_background_is_white():
+    rgba = Image.new("RGBA", (280, 280), (0, 0, 0, 0))  # an untouched browser canvas
+    d = ImageDraw.Draw(rgba)
+    for s in SEVEN:
+        d.line(s, fill=(0, 0, 0, 255), width=18, joint="curve")
+    expected = P.to_model_input(encode(draw(SEVEN)))
+    assert np.allclose(P.to_model_input(encode(rgba)), expected, atol=1e-6)
+    # a palette PNG with a transparent index, and LA
+    assert np.allclose(P.to_model_input(encode(rgba.convert("LA"))), expected, atol=1e-6)
+    img = P.decode_image(encode(rgba))
+    assert img.mode == "L" and img.getpixel((0, 0)) == 255
+
+
+def test_colour_strokes_and_white_on_black():
+    expected = P.to_model_input(encode(draw(SEVEN)))
+    blue = draw(SEVEN, mode="RGB", bg=(255, 255, 255), ink=(20, 40, 200))
+    assert np.abs(P.to_model_input(encode(blue)) - expected).mean() < 0.02
+    inverted = draw(SEVEN, bg=0, ink=255)  # already white-on-black (e.g. an MNIST-style image)
+    assert np.allclose(P.to_model_input(encode(inverted)), expected, atol=1e-6)
+
+
+@pytest.mark.parametrize("fmt,kw", [("JPEG", {"quality": 60}), ("WEBP", {"quality": 60}), ("WEBP", {"lossless": True})])
+def test_jpeg_and_webp(fmt, kw):
+    png = P.to_model_input(encode(draw(SEVEN)))
+    x = P.to_model_input(encode(draw(SEVEN).convert("RGB"), fmt, **kw))
+    assert np.abs(x - png).mean() < 0.03
+    assert np.allclose(center_of_mass(x), center_of_mass(png), atol=0.6)
+
+
+def test_grey_noisy_background():
+    rng = np.random.default_rng(0)
+    img = np.asarray(draw(SEVEN, bg=205, ink=40), dtype=np.float64)
+    noisy = np.clip(img + rng.normal(0, 6, img.shape), 0, 255).astype(np.uint8)
+    data = encode(Image.fromarray(noisy).convert("RGB"), "JPEG", quality=50)
+    x = P.to_model_input(data)
+    expected = P.to_model_input(encode(draw(SEVEN)))
+    assert np.abs(x - expected).mean() < 0.04
+    assert max(ink_box(x)) == 20  # noise did not inflate the box
+
+
+@pytest.mark.parametrize(
+    "img",
+    [
+        Image.new("L", (280, 280), 255),
+        Image.new("RGBA", (280, 280), (0, 0, 0, 0)),
+        Image.new("RGB", (280, 280), (210, 210, 210)),
+        draw([[(100, 100), (101, 101)]], width=2),  # a speck
+    ],
+    ids=["white", "transparent", "grey", "speck"],
+)
+def test_blank_is_empty_drawing(img):
+    with pytest.raises(P.EmptyDrawing, match="nothing drawn") as err:
+        P.to_model_input(encode(img))
+    assert err.value.code == "empty_drawing"
+
+
+def test_blank_noisy_jpeg_is_empty():
+    rng = np.random.default_rng(1)
+    noise = np.clip(240 + rng.normal(0, 4, (280, 280)), 0, 255).astype(np.uint8)
+    with pytest.raises(P.EmptyDrawing):
+        P.to_model_input(encode(Image.fromarray(noise), "JPEG", quality=40))
+
+
+@pytest.mark.parametrize("fmt", ["GIF", "BMP", "TIFF", "PDF", "ICO"])
+def test_other_image_formats_unsupported(fmt):
+    data = encode(draw(SEVEN).convert("RGB"), fmt)
+    with pytest.raises(P.UnsupportedImageType) as err:
+        P.to_model_input(data)
+    assert err.value.code == "unsupported_media_type"
+
+
+def test_svg_unsupported():
+    svg = (
+        b'<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg" width="280" height="280">'
+        b'<path d="M0 0L9 9"/></svg>'
+    )
+    for data in (svg, svg[21:], b"\n  " + svg[21:], b"%PDF-1.4\n%..."):
+        with pytest.raises(P.UnsupportedImageType):
+            P.decode_image(data)
+
+
+@pytest.mark.parametrize("data", [b"", b"hello world", b"\x89PNG\r\n\x1a\n" + b"\x00" * 20, b"\xff\xd8\xff\xe0garbage"])
+def test_garbage_is_invalid_image(data):
+    with pytest.raises(P.ImageError) as err:
+        P.to_model_input(data)
+    assert type(err.value) is P.ImageError and err.value.code == "invalid_image"
+
+
+def test_truncated_png_is_invalid_image():
+    data = encode(draw(SEVEN))
+    with pytest.raises(P.ImageError) as err:
+        P.to_model_input(data[: len(data) // 2])
+    assert err.value.code == "invalid_image"
+
+
+def _png_header_only(width, height):
+    def chunk(kind, body):
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IEND", b"")
+
+
+def test_huge_header_rejected_without_decoding():
+    # A 100000x100000 PNG header with no pixel data at all: decoding would fail with a
+    # different error (and allocating it would take 10 GB), so ImageTooLarge proves that only
+    # the header was read.
+    for w, h in [(100_000, 100_000), (4097, 10), (10, 5000)]:
+        t0 = time.perf_counter()
+        with pytest.raises(P.ImageTooLarge) as err:
+            P.to_model_input(_png_header_only(w, h))
+        assert time.perf_counter() - t0 < 0.5
+        assert err.value.code == "image_too_large"
+
+
+def test_max_side_accepted():
+    img = Image.new("L", (P.MAX_SIDE, 8), 255)
+    ImageDraw.Draw(img).line([(100, 1), (400, 6)], fill=0, width=3)
+    assert P.to_model_input(encode(img)).shape == (28, 28)
+
+
+def test_error_hierarchy():
+    for cls in (P.UnsupportedImageType, P.ImageTooLarge, P.EmptyDrawing):
+        assert issubclass(cls, P.ImageError) and issubclass(cls, ValueError)
+    assert str(P.EmptyDrawing()) == "nothing drawn"
+
+
+def test_image_to_model_input_matches_bytes():
+    img = draw(SEVEN, mode="RGB", bg=(255, 255, 255), ink=(0, 0, 0))
+    assert np.array_equal(P.image_to_model_input(img), P.to_model_input(encode(img)))
+
+
+def test_naive_pipeline():
+    x = P.naive_model_input(encode(draw(SMALL_FOUR)))
+    assert x.shape == (28, 28) and 0 <= x.min() and x.max() <= 1
+    assert x[:, :14].sum() > 5 * x[:, 14:].sum()  # no centring: the ink stays bottom-left
+
+
+def test_bytes_and_png_roundtrip():
+    x = P.to_model_input(encode(draw(SEVEN)))
+    b = P.input_to_bytes(x)
+    assert len(b) == 784
+    back = P.input_from_bytes(b)
+    assert back.dtype == np.float32 and np.abs(back - x).max() <= 0.5 / 255 + 1e-6
+    png = Image.open(io.BytesIO(P.input_to_png(x)))
+    assert png.size == (28, 28) and png.mode == "L"
+    assert np.array_equal(np.asarray(png), np.frombuffer(b, np.uint8).reshape(28, 28))
+    assert P.input_to_bytes(np.frombuffer(b, np.uint8).reshape(28, 28)) == b
+    with pytest.raises(ValueError):
+        P.input_from_bytes(b"\x00" * 10)
+
+
+def test_version_string():
+    assert P.PREPROCESS_VERSION == "mnist-com-v1"
+
+
+def test_mnist_digit_survives_round_trip():
+    from recognizer.mnist import load_mnist
+
+    x, _ = load_mnist("test")
+    digit = x[0]
+    canvas = Image.new("L", (280, 280), 255)
+    big = Image.fromarray(255 - digit).resize((280, 280), Image.Resampling.BILINEAR)
+    canvas.paste(big.crop((40, 40, 240, 240)), (60, 20))  # cut the margins off, move it
+    out = P.to_model_input(encode(canvas))
+    assert np.abs(out - digit / 255.0).mean() < 0.06
