@@ -108,7 +108,11 @@
     if (activePointer !== null) return; // one stroke at a time; ignore a second finger
     if (e.pointerType === "mouse" && e.button !== 0) return;
     e.preventDefault();
-    ink.setPointerCapture(e.pointerId);
+    try {
+      ink.setPointerCapture(e.pointerId); // keep the stroke when the pointer leaves the pad
+    } catch {
+      // a synthetic event without an active pointer: draw anyway
+    }
     activePointer = e.pointerId;
     ink.dataset.lastPointerType = e.pointerType;
     current = [toLocal(e)];

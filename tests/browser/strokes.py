@@ -6,6 +6,7 @@ Coordinates are CSS pixels from the pad's top-left corner.
 import base64
 import io
 import math
+import time
 
 from PIL import Image
 
@@ -42,21 +43,38 @@ def draw_with_mouse(page, strokes, steps=4):
 
 
 def draw_with_touch(page, strokes, steps=4):
-    """Real touch input through the DevTools protocol: Chromium turns it into pointer events of type "touch"."""
+    """Real touch input through the DevTools protocol: Chromium turns it into pointer events of type "touch".
+
+    Events carry timestamps 16 ms apart (a 60 Hz touchscreen) and the finger rests on the last point
+    before lifting, like a person's; sent back to back without them, the stroke looks like a fling and
+    Chromium swallows the next tap to stop it.
+    """
     cdp = page.context.new_cdp_session(page)
     x0, y0 = pad_origin(page)
+    events = []
+    for stroke in strokes:
+        points = [(x0 + x, y0 + y) for x, y in stroke]
+        events.append(("touchStart", [_touch(*points[0])]))
+        for (ax, ay), (bx, by) in zip(points, points[1:], strict=False):
+            for i in range(1, steps + 1):
+                t = i / steps
+                events.append(("touchMove", [_touch(ax + (bx - ax) * t, ay + (by - ay) * t)]))
+        for _ in range(8):
+            events.append(("touchMove", [_touch(*points[-1])]))
+        events.append(("touchEnd", []))
+    # Timestamps end now, so a tap that follows comes after the stroke.
+    start = time.time() - FRAME_SECONDS * len(events)
     try:
-        for stroke in strokes:
-            points = [(x0 + x, y0 + y) for x, y in stroke]
-            cdp.send("Input.dispatchTouchEvent", {"type": "touchStart", "touchPoints": [_touch(*points[0])]})
-            for (ax, ay), (bx, by) in zip(points, points[1:], strict=False):
-                for i in range(1, steps + 1):
-                    t = i / steps
-                    point = _touch(ax + (bx - ax) * t, ay + (by - ay) * t)
-                    cdp.send("Input.dispatchTouchEvent", {"type": "touchMove", "touchPoints": [point]})
-            cdp.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
+        for i, (kind, touch_points) in enumerate(events):
+            cdp.send(
+                "Input.dispatchTouchEvent",
+                {"type": kind, "touchPoints": touch_points, "timestamp": start + i * FRAME_SECONDS},
+            )
     finally:
         cdp.detach()
+
+
+FRAME_SECONDS = 0.016
 
 
 def _touch(x, y):
