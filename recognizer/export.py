@@ -169,7 +169,7 @@ def stream_csv(selection, progress=None):
 def stream_idx_images(selection, progress=None):
     """Gzip-compressed IDX3 (magic 2051), N×28×28."""
     sink = _Sink()
-    with gzip.GzipFile(fileobj=sink, mode="wb", mtime=0) as gz:
+    with gzip.GzipFile(fileobj=sink, mode="wb", mtime=0, compresslevel=6) as gz:
         gz.write(struct.pack(">IIII", IMAGES_MAGIC, len(selection), SIDE, SIDE))
         for index, _, _, model_input in iter_rows(selection, "model_input", progress=progress):
             gz.write(pixels(model_input))
@@ -181,7 +181,7 @@ def stream_idx_images(selection, progress=None):
 def idx_labels(selection):
     """Gzip-compressed IDX1 (magic 2049), N labels."""
     payload = struct.pack(">II", LABELS_MAGIC, len(selection)) + selection.labels.tobytes()
-    return gzip.compress(payload, mtime=0)
+    return gzip.compress(payload, compresslevel=6, mtime=0)
 
 
 def idx_names(name):
