@@ -184,23 +184,32 @@ def predict_body(png):
 
 
 class Client:
-    """One keep-alive HTTP connection, reopened after a connection error."""
+    """One person at the drawing page: a keep-alive connection (reopened after a connection error) and the
+    session cookie the server sets, sent back on every later request as the browser does."""
 
     def __init__(self, port, timeout=30.0):
         self.port = port
         self.timeout = timeout
         self.conn = None
+        self.cookies = {}
 
     def post(self, path, body):
         if self.conn is None:
             self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=self.timeout)
+        headers = {"Content-Type": "application/json"}
+        if self.cookies:
+            headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
         try:
-            self.conn.request("POST", path, body=body, headers={"Content-Type": "application/json"})
+            self.conn.request("POST", path, body=body, headers=headers)
             response = self.conn.getresponse()
-            return response.status, response.read()
+            payload = response.read()
         except BaseException:
             self.close()
             raise
+        for header in response.headers.get_all("Set-Cookie") or []:
+            name, _, value = header.split(";", 1)[0].partition("=")
+            self.cookies[name.strip()] = value.strip()
+        return response.status, payload
 
     def close(self):
         if self.conn is not None:
@@ -243,6 +252,7 @@ class LoadRun:
     wall_s: float = 0.0
     killed_pid: int | None = None
     timed_out: bool = False
+    clients: int = 0
 
     @property
     def created_ids(self):
@@ -277,7 +287,7 @@ def run_load(
     ``max_attempts`` > 1 retries a request on connection errors (never on an HTTP answer). ``kill_after``: once that
     many requests have finished, SIGKILL one of ``server``'s workers.
     """
-    run = LoadRun(results=[Result(i) for i in range(total)])
+    run = LoadRun(results=[Result(i) for i in range(total)], clients=concurrency)
     next_index = iter(range(total))
     lock = threading.Lock()
     finished = [0]
@@ -362,6 +372,7 @@ def check_writes(database_url, run, *, retries_may_duplicate=False):
             "SELECT d.id, array_agg(p.model_name ORDER BY p.model_name) FILTER (WHERE p.id IS NOT NULL)"
             " FROM recognizer_drawing d LEFT JOIN recognizer_prediction p ON p.drawing_id = d.id GROUP BY d.id"
         ).fetchall()
+        sessions = conn.execute("SELECT count(*) FROM django_session").fetchone()[0]
         orphans = conn.execute(
             "SELECT count(*) FROM recognizer_prediction p"
             " WHERE NOT EXISTS (SELECT 1 FROM recognizer_drawing d WHERE d.id = p.drawing_id)"
@@ -375,12 +386,22 @@ def check_writes(database_url, run, *, retries_may_duplicate=False):
         "without_both_predictions": sorted(i for i, m in stored.items() if m != ["custom", "keras"]),
         "orphan_predictions": [orphans] if orphans else [],
         "unanswered_drawings": [] if retries_may_duplicate and len(extra) <= run.retried else extra,
+        # One session per client (its cookie comes back); a retried first request may have saved one more.
+        "extra_sessions": [sessions] if sessions > run.clients + (run.retried if retries_may_duplicate else 0) else [],
     }
-    summary = {"stored": len(stored), "answered": len(answered), "extra": len(extra), "retried": run.retried}
+    summary = {
+        "stored": len(stored),
+        "answered": len(answered),
+        "extra": len(extra),
+        "retried": run.retried,
+        "sessions": sessions,
+    }
     return problems, summary
 
 
 def clear_drawings(database_url):
+    """Forget what earlier requests (a readiness probe, an earlier run) wrote."""
     with psycopg.connect(database_url) as conn:
         conn.execute("DELETE FROM recognizer_prediction")
         conn.execute("DELETE FROM recognizer_drawing")
+        conn.execute("DELETE FROM django_session")

@@ -281,21 +281,28 @@ def report(ctx):
         "",
         "## Memory and cold start",
         "",
-        "RSS counts shared pages in every process; PSS splits them between the processes sharing them; USS is what "
-        "the process alone holds (what one more worker costs).",
+        "After warm-up. RSS counts shared pages in every process; PSS splits them between the processes sharing them "
+        "(their sum is the real total); USS is what the process alone holds (what one more worker costs). "
+        '"TF not preloaded" is the same app with GUNICORN_PRELOAD_TENSORFLOW=0, to show what the preload saves.',
         "",
         table(
             ["server", "process", "RSS MiB", "PSS MiB", "USS MiB"],
             [
-                [s["name"], role, fmt(rss, 0), fmt(pss, 0), fmt(uss, 0)]
-                for s in (app, base)
-                for role, _pid, rss, pss, uss in s["memory"]
+                row
+                for s in (app, ctx["unshared"], base)
+                for row in [
+                    *[
+                        [s["name"], role, fmt(rss, 0), fmt(pss, 0), fmt(uss, 0)]
+                        for role, _, rss, pss, uss in s["memory"]
+                    ],
+                    [s["name"], "**all processes**", "", f"**{sum(m[3] for m in s['memory']):.0f}**", ""],
+                ]
             ],
         ),
         "",
         table(
             ["server", "cold start: process start → first 201 (s)"],
-            [[s["name"], fmt(s["cold_start_s"], 2)] for s in (app, base)],
+            [[s["name"], fmt(s["cold_start_s"], 2)] for s in (app, ctx["unshared"], base)],
         ),
         "",
         "## No lost writes (gunicorn → PostgreSQL)",
@@ -405,6 +412,9 @@ def run(args, say):
             base = serve_and_measure(
                 "baseline", env, bodies, levels, lambda c: args.baseline_requests, args.workers, tmp, say
             )
+            # The preload choice, measured: the same app with TensorFlow imported in each worker instead.
+            env = harness.production_env(url, harness.free_port(), GUNICORN_PRELOAD_TENSORFLOW="0", **server_env)
+            unshared = serve_and_measure("app, TF not preloaded", env, bodies, [], lambda c: 0, args.workers, tmp, say)
         say("No lost writes ...")
         scenarios = no_lost_writes(
             args.postgres_url,
@@ -434,6 +444,7 @@ def run(args, say):
         "stages": stages,
         "app": app,
         "baseline": base,
+        "unshared": unshared,
         "load": scenarios,
         "goals": goals(app, base, scenarios),
     }
