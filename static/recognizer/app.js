@@ -337,7 +337,14 @@
     shown = { id: data.id, version: sentVersion, agree, digits };
     markStale(sentVersion !== version);
     resetFeedback();
-    $("announce").textContent = `${summary}. ${agree ? "Both agree." : "They disagree."}`;
+    const spoken = `${summary}. ${agree ? "Both agree." : "They disagree."}`;
+    if (document.querySelector(".answers").getBoundingClientRect().top + 80 > window.innerHeight) {
+      // On a phone the answers are below the pad: say them next to the button too.
+      $("announce").textContent = "";
+      say(`${spoken} Details below.`);
+    } else {
+      $("announce").textContent = spoken;
+    }
   }
 
   function markStale(stale) {

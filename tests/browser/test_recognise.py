@@ -100,6 +100,8 @@ def test_touch_drawn_digit_is_recognised_on_a_phone(phone, output_dir):
     answers = shown_answers(page)
     assert answers == {"keras": 7, "custom": 7}
     check_answer_panel(page, answers)
+    # The answers are below the pad on a phone, so they are also said next to the button.
+    expect(page.locator("#message")).to_contain_text("Keras CNN says 7, Numpy network says 7")
     drawing_id = int(page.locator("#results").get_attribute("data-drawing-id"))
     check_stored(phone, drawing_id, sent_png, answers)
     # The two answers sit side by side even on a 360 px phone, and nothing sticks out sideways.
