@@ -12,6 +12,7 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from . import accuracy
+from .admin_export import export_selected
 from .models import DIGITS, MODEL_NAMES, Drawing, Prediction
 from .review import ReviewAdminMixin
 
@@ -199,7 +200,7 @@ class DrawingAdmin(ReviewAdminMixin, admin.ModelAdmin):
     search_help_text = "Drawing id, e.g. 42 or #42"
     list_per_page = 50
     show_full_result_count = False  # one COUNT less per page on a large table
-    actions = [*[set_label_action(d) for d in DIGITS], clear_label]
+    actions = [*[set_label_action(d) for d in DIGITS], clear_label, export_selected]
     readonly_fields = [
         "large_image",
         "input_image",

@@ -198,3 +198,22 @@ def test_write_reports_progress_and_leaves_no_partial_file(fixture_drawings, tmp
     assert paths == [tmp_path / "out.npz"] and paths[0].exists()
     assert seen[-1] == len(expected(fixture_drawings))
     assert not list(tmp_path.glob("*.part"))
+
+
+def test_flat_zip_with_more_entries_than_plain_zip_allows(tmp_path):
+    """65,535+ entries need the zip64 end records; zipfile must read every name and CRC back."""
+    path = tmp_path / "many.zip"
+    with open(path, "wb") as out:
+        writer = export.FlatZip(out)
+        for i in range(70_000):
+            writer.add(f"{i % 10}/{i}.txt", str(i).encode())
+        big = io.BytesIO(bytes(range(256)) * 1000)
+        list(writer.add_file("big.bin", big))
+        list(writer.finish())
+    with zipfile.ZipFile(path) as zf:
+        infos = zf.infolist()
+        assert len(infos) == 70_001
+        assert zf.testzip() is None
+        assert zf.read("7/69997.txt") == b"69997"
+        assert zf.read("big.bin") == bytes(range(256)) * 1000
+        assert infos[0].filename == "0/0.txt" and infos[0].compress_type == zipfile.ZIP_STORED
