@@ -24,7 +24,7 @@ from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
 from rest_framework.throttling import BaseThrottle
-from rest_framework.views import APIView
+from rest_framework.views import APIView, set_rollback
 
 from . import export
 from .models import Drawing
@@ -76,6 +76,7 @@ def api_exception_handler(exc, context):
         return json_error("bad_request", str(exc) or "Malformed request.", status.HTTP_400_BAD_REQUEST)
     if not isinstance(exc, exceptions.APIException):
         return None  # a real bug: let Django log it and answer 500
+    set_rollback()  # as DRF's own handler: an error inside ATOMIC_REQUESTS writes nothing
     headers = {}
     if getattr(exc, "auth_header", None):
         headers["WWW-Authenticate"] = exc.auth_header
