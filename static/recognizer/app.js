@@ -300,14 +300,12 @@
       if (!p) continue;
       digits[name] = p.digit;
       el.querySelector('[data-field="digit"]').textContent = String(p.digit);
-      el.querySelector('[data-field="digit"]').setAttribute("aria-label", `answer ${p.digit}`);
       el.querySelector('[data-field="confidence"]').textContent = `${pct(p.confidence)} sure`;
       el.querySelectorAll(".bar").forEach((bar) => {
         const d = Number(bar.dataset.digit);
         const prob = Number(p.probabilities[d]) || 0;
         bar.querySelector(".bar-fill").style.setProperty("--p", `${Math.max(0, Math.min(1, prob)) * 100}%`);
         bar.querySelector(".bar-value").textContent = pct(prob);
-        bar.setAttribute("aria-label", `${d}: ${pct(prob)}`);
         bar.classList.toggle("top", d === p.digit);
       });
     }
