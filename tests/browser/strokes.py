@@ -99,3 +99,26 @@ def decode_data_url(data_url):
     header, _, payload = data_url.partition(",")
     assert header == "data:image/png;base64", header
     return Image.open(io.BytesIO(base64.b64decode(payload)))
+
+
+def draw_with_pen(page, strokes, steps=4):
+    """A stylus through the DevTools protocol (mouse events with pointerType "pen")."""
+    cdp = page.context.new_cdp_session(page)
+    x0, y0 = pad_origin(page)
+
+    def send(kind, x, y, **extra):
+        cdp.send(
+            "Input.dispatchMouseEvent",
+            {"type": kind, "x": x0 + x, "y": y0 + y, "pointerType": "pen", "button": "left", **extra},
+        )
+
+    try:
+        for stroke in strokes:
+            send("mousePressed", *stroke[0], buttons=1, clickCount=1, force=0.5)
+            for (ax, ay), (bx, by) in zip(stroke, stroke[1:], strict=False):
+                for i in range(1, steps + 1):
+                    t = i / steps
+                    send("mouseMoved", ax + (bx - ax) * t, ay + (by - ay) * t, buttons=1, force=0.5)
+            send("mouseReleased", *stroke[-1], buttons=0, clickCount=1)
+    finally:
+        cdp.detach()

@@ -3,7 +3,7 @@
 import pytest
 from playwright.sync_api import expect
 
-from .strokes import DIGITS, draw_with_mouse, draw_with_touch, ink_pixels
+from .strokes import DIGITS, draw_with_mouse, draw_with_pen, draw_with_touch, ink_pixels
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -71,6 +71,14 @@ def test_touch_draws_without_scrolling_the_page(phone):
     assert page.locator("#ink").get_attribute("data-last-pointer-type") == "touch"
     assert ink_pixels(page) > 4 * 6000  # two strokes at 2× device pixels
     assert page.evaluate("window.scrollY") == scroll
+
+
+def test_a_pen_draws_too(desktop):
+    page = desktop.open()
+    draw_with_pen(page, DIGITS["7"])
+    assert page.locator("#ink").get_attribute("data-last-pointer-type") == "pen"
+    assert ink_pixels(page) > 5000
+    expect(page.locator("#undo")).to_be_enabled()
 
 
 def test_empty_canvas_says_draw_a_digit_first_and_sends_nothing(desktop):
