@@ -296,7 +296,7 @@ class ReviewAdminMixin:
             def handler():
                 raw = [v for v in request.GET.get("exclude", "").split(",") if v.strip()]
                 exclude = [_int(v, "exclude") for v in raw[:100]]
-                count = _int(request.GET.get("count", "1"), "count", 1, 5)
+                count = _int(request.GET.get("count", "1"), "count", 1, 10)
                 drawings = next_drawings(
                     request.user.pk, exclude=exclude, skipped=request.session.get(SKIPPED_KEY, []), count=count
                 )

@@ -125,7 +125,7 @@ def test_a_drawing_handed_to_one_staff_member_is_not_handed_to_another(alice, bo
     assert names(queue, b) == ["unsure_agree", "fairly_sure"]
     # alice labels hers; bob never gets them, labeled or still leased
     post(alice, LABEL, {"id": a[0], "label": 5})
-    later = next_ids(bob, count=5, exclude=b)
+    later = next_ids(bob, count=10, exclude=b)
     assert not set(a) & set(later)
 
 
@@ -153,8 +153,8 @@ def test_skip(alice, bob, queue):
     first = next_ids(alice)[0]
     response = post(alice, SKIP, {"id": first})
     assert response.json()["skipped"] == 1
-    assert first not in next_ids(alice, count=5)
-    assert first in next_ids(bob, count=5)  # a skip is one person's, and it gave the lease back
+    assert first not in next_ids(alice, count=10)
+    assert first in next_ids(bob, count=10)  # a skip is one person's, and it gave the lease back
     assert Drawing.objects.get(pk=first).label is None
     cache.clear()
     post(alice, RESET)
@@ -189,7 +189,7 @@ def test_undone_drawing_stays_with_its_labeler(alice, bob, queue):
     (first,) = next_ids(alice)
     post(alice, LABEL, {"id": first, "label": 3})
     post(alice, UNDO)
-    assert first not in next_ids(bob, count=5)
+    assert first not in next_ids(bob, count=10)
 
 
 def test_undo_does_not_clobber_a_later_change(alice, bob, queue, other_staff_user):

@@ -15,7 +15,7 @@
   };
   const csrf = root.dataset.csrf;
   const $ = (id) => document.getElementById(id);
-  const BUFFER = 3;
+  const BUFFER = 8; // drawings fetched ahead (the server hands out at most 10 at a time)
 
   let current = null;
   let buffer = [];
@@ -92,10 +92,16 @@
           }
         });
         updateCounts(data);
+        return data.drawings.length > 0;
       })
-      .catch((e) => message("Could not fetch the next drawing: " + e.message, true))
-      .finally(() => {
+      .catch((e) => {
+        message("Could not fetch the next drawing: " + e.message, true);
+        return false;
+      })
+      .then((gotSome) => {
         fetching = null;
+        // Labeling faster than one fetch: keep topping up while there is more to get.
+        if (gotSome && buffer.length < BUFFER) fetchMore();
       });
     return fetching;
   }
@@ -137,6 +143,7 @@
     }
     current = null;
     root.dataset.state = "loading";
+    root.dataset.waits = String(Number(root.dataset.waits || 0) + 1); // times the person had to wait
     render();
     fetchMore().then(() => {
       if (!current) show(buffer.shift());
@@ -164,6 +171,7 @@
     if (!current) return;
     const id = current.id;
     message("");
+    inFlight.add(id); // before advance(): the fetch it may start must not get this drawing back
     advance();
     write(id, urls.label, { id, label: digit }, () => {
       labeled += 1;
@@ -177,6 +185,7 @@
     if (!current) return;
     const id = current.id;
     message("");
+    inFlight.add(id);
     advance();
     write(id, urls.skip, { id });
   }
