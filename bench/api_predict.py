@@ -68,13 +68,14 @@ def main():
         client = Client(REMOTE_ADDR="127.0.0.1")
         for body in bodies[:5]:  # warm-up: first-call costs are not the steady state
             assert client.post("/api/predict/", body, content_type="application/json").status_code == 201
-        times = []
+        times, model_ms = [], []
         for i in range(args.requests):
             t0 = time.perf_counter()
             response = client.post("/api/predict/", bodies[i % len(bodies)], content_type="application/json")
             times.append(time.perf_counter() - t0)
             if response.status_code != 201:
                 raise SystemExit(f"request {i}: {response.status_code} {response.content[:200]!r}")
+            model_ms.append(sum(p["time_ms"] for p in response.json()["predictions"].values()))
         times_ms = sorted(t * 1000 for t in times)
         q = statistics.quantiles(times_ms, n=100, method="inclusive")
         engine = django.db.connection.vendor
@@ -83,6 +84,9 @@ def main():
             f"p50 {q[49]:.1f} ms, p95 {q[94]:.1f} ms, p99 {q[98]:.1f} ms, mean {statistics.mean(times_ms):.1f} ms, "
             f"max {times_ms[-1]:.1f} ms; {Drawing.objects.count()} drawings stored"
         )
+        m = statistics.quantiles(model_ms, n=100, method="inclusive")
+        print(f"  of which both models' inference: p50 {m[49]:.1f} ms, p95 {m[94]:.1f} ms")
+        print(f"  load average during the run: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     finally:
         if pg_name:
             from django.db import connections

@@ -11,6 +11,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation, TooManyFieldsSent
+from django.db.models import prefetch_related_objects
 from django.http import Http404, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
@@ -298,7 +299,7 @@ class PredictView(JsonErrorsMixin, APIView):
         serializer = PredictSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         drawing = serializer.save(session_key=ensure_session_key(request))
-        drawing = Drawing.objects.with_predictions().get(pk=drawing.pk)
+        prefetch_related_objects([drawing], "predictions")  # one query; the drawing itself is in hand
         return Response(DrawingSerializer(drawing, context={"request": request}).data, status=status.HTTP_201_CREATED)
 
 

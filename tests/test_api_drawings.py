@@ -239,3 +239,19 @@ def test_put_and_delete_are_not_offered(staff):
     assert staff.put(f"/api/drawings/{drawing.pk}/", {"label": 1}, format="json").status_code == 405
     assert staff.delete(f"/api/drawings/{drawing.pk}/").status_code == 405
     assert Drawing.objects.filter(pk=drawing.pk).exists()
+
+
+def test_hand_built_representation_is_what_drf_would_build(staff, django_user_model):
+    from rest_framework import serializers
+    from rest_framework.test import APIRequestFactory
+
+    from recognizer.serializers import DrawingListSerializer, DrawingSerializer
+
+    drawing = make_drawing(keras=2, custom=5)
+    drawing.set_label(5, by=django_user_model.objects.create_user("who", is_staff=True))
+    drawing = Drawing.objects.with_predictions().select_related("labeled_by").get(pk=drawing.pk)
+    request = APIRequestFactory().get("/")
+    request.user = staff.user
+    for cls in (DrawingListSerializer, DrawingSerializer):
+        ser = cls(drawing, context={"request": request})
+        assert ser.to_representation(drawing) == serializers.ModelSerializer.to_representation(ser, drawing)
