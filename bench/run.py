@@ -13,6 +13,7 @@ It prints the tables and writes them to bench/RESULTS.md. The rate limit is rais
 """
 
 import argparse
+import json
 import os
 import platform
 import socket
@@ -27,11 +28,6 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-# The same TensorFlow threading as the served workers (gunicorn.conf.py), so in-process numbers compare.
-os.environ.setdefault("TF_NUM_INTRAOP_THREADS", "1")
-os.environ.setdefault("TF_NUM_INTEROP_THREADS", "1")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
 import numpy as np  # noqa: E402
 import psutil  # noqa: E402
 
@@ -39,6 +35,15 @@ from bench import harness  # noqa: E402
 
 DEFAULT_ADMIN_URL = os.environ.get("BENCH_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/postgres")
 DEFAULT_REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
+# The library thread pools of a served worker (gunicorn.conf.py), for the in-process numbers; the environment wins.
+THREAD_ENV = {
+    "OPENBLAS_NUM_THREADS": "1",
+    "OMP_NUM_THREADS": "1",
+    "MKL_NUM_THREADS": "1",
+    "TF_NUM_INTRAOP_THREADS": "1",
+    "TF_NUM_INTEROP_THREADS": "1",
+    "TF_CPP_MIN_LOG_LEVEL": "2",
+}
 
 
 def percentiles(values_s, qs=(50, 95, 99)):
@@ -61,11 +66,30 @@ def table(headers, rows):
 # ---- in-process -----------------------------------------------------------------------------------------------
 
 
-def bench_in_process(pngs, repeat):
+def bench_in_process(repeat):
+    """In a fresh interpreter, so the thread pools are set up as in a worker (NumPy may already be loaded here)."""
+    env = {**THREAD_ENV, **os.environ, "DJANGO_SETTINGS_MODULE": "digitsite.settings"}
+    result = subprocess.run(
+        [sys.executable, "-m", "bench.run", "--in-process-child", str(repeat)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"in-process benchmark failed:\n{result.stderr[-3000:]}")
+    data = json.loads(result.stdout.strip().splitlines()[-1])
+    return data["stages"], data["versions"]
+
+
+def _in_process_child(repeat):
     import django
 
     django.setup()
     from recognizer import inference, preprocess
+
+    pngs, _labels, _source = harness.canvas_drawings(200)
 
     inference.warm_up()
     stages = {"preprocess (PNG → 28×28)": [], "keras model": [], "custom model": [], "both models (predict_both)": []}
@@ -96,7 +120,7 @@ def bench_in_process(pngs, repeat):
         model.predict(x, verbose=0)
         baseline.append(time.perf_counter() - t0)
     stages["baseline: naive resize + keras model.predict"] = baseline
-    return stages, inference.model_versions()
+    print(json.dumps({"stages": stages, "versions": inference.model_versions()}))
 
 
 # ---- over HTTP ------------------------------------------------------------------------------------------------
@@ -368,6 +392,9 @@ def add_arguments(parser):
 
 
 def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["--in-process-child"]:
+        return _in_process_child(int(argv[1])) or 0
     parser = argparse.ArgumentParser(prog="bench", description=__doc__.split("\n")[0])
     add_arguments(parser)
     return run(parser.parse_args(argv), say=lambda msg="": print(msg, flush=True))
@@ -385,7 +412,7 @@ def run(args, say):
     bodies = [harness.predict_body(p) for p in pngs]
 
     say("In-process ...")
-    stages, versions = bench_in_process(pngs, repeat=60 if args.quick else 300)
+    stages, versions = bench_in_process(repeat=60 if args.quick else 300)
     for k, v in stages.items():
         p = percentiles(v)
         say(f"  {k:<45} p50 {fmt(p[50], 2):>7} ms  p95 {fmt(p[95], 2):>7} ms")
