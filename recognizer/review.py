@@ -4,10 +4,10 @@
 /admin/recognizer/drawing/ and go through ``admin_site.admin_view`` (staff only, CSRF, no caching).
 
 Queue order: drawings the models disagree on first, then the least confident (lower of the two confidences
-under ``LOW_CONFIDENCE``), then the rest; within each group the least confident first. A drawing handed to
-one staff member is leased to them for ``LEASE_SECONDS`` (in the cache, taken with an atomic ``add``), so two
-people labeling at once never get the same drawing; once labeled it leaves the queue. Skips and the undo
-stack live in the session: they are one person's, not shared.
+under ``LOW_CONFIDENCE``), then the rest; within each group the least confident first (``queue_groups``).
+A drawing handed to one staff member is leased to them for ``LEASE_SECONDS`` (in the cache, taken with an
+atomic ``add``), so two people labeling at once never get the same drawing; once labeled it leaves the
+queue. Skips and the undo stack live in the session: they are one person's, not shared.
 """
 
 import io
@@ -16,7 +16,7 @@ import json
 from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
-from django.db.models import Case, F, IntegerField, OuterRef, Q, Subquery, Value, When
+from django.db.models import Exists, F, Min, OuterRef, Q
 from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
@@ -72,22 +72,36 @@ def release_lease(pk, user_id):
         cache.delete(key)
 
 
-def candidates():
-    """Drawings still waiting for a staff label (user-labeled ones too: staff confirm them), in queue order."""
-    lowest = Subquery(Prediction.objects.filter(drawing=OuterRef("pk")).order_by("confidence").values("confidence")[:1])
-    return (
-        Drawing.objects.exclude(label_source=Drawing.LabelSource.STAFF)
-        .annotate(lowest_confidence=lowest)
-        .annotate(
-            queue_group=Case(
-                When(Q(agree=False) | Q(agree__isnull=True), then=Value(0)),
-                When(lowest_confidence__lt=LOW_CONFIDENCE, then=Value(1)),
-                default=Value(2),
-                output_field=IntegerField(),
-            )
+def queue_groups():
+    """The drawings still waiting for a staff label, as three querysets in queue order: disagreements, then
+    agreements with a confidence under ``LOW_CONFIDENCE``, then the rest; each least confident first.
+
+    User-labeled drawings wait too: staff confirm them. Three small sorted queries instead of one big one, so
+    handing out the next drawing reads only the first group while there are disagreements left.
+    """
+    waiting = Drawing.objects.exclude(label_source=Drawing.LabelSource.STAFF)
+    unsure = Exists(Prediction.objects.filter(drawing=OuterRef("pk"), confidence__lt=LOW_CONFIDENCE))
+    groups = [
+        waiting.filter(Q(agree=False) | Q(agree__isnull=True)),
+        waiting.filter(unsure, agree=True),
+        waiting.filter(~unsure, agree=True),
+    ]
+    return [
+        group.annotate(lowest_confidence=Min("predictions__confidence")).order_by(
+            F("lowest_confidence").asc(nulls_first=True), "id"
         )
-        .order_by("queue_group", F("lowest_confidence").asc(nulls_first=True), "id")
-    )
+        for group in groups
+    ]
+
+
+def queue_order(limit=None):
+    """Ids of the waiting drawings in queue order (leases aside)."""
+    ids = []
+    for group in queue_groups():
+        ids += group.values_list("pk", flat=True)[: None if limit is None else limit - len(ids)]
+        if limit is not None and len(ids) >= limit:
+            break
+    return ids
 
 
 def remaining(skipped=()):
@@ -96,20 +110,24 @@ def remaining(skipped=()):
 
 def next_drawings(user_id, *, exclude=(), skipped=(), count=1):
     """The next ``count`` drawings for this user, leased to them; never one leased to someone else."""
-    queryset = candidates().exclude(pk__in=[*exclude, *skipped])
-    taken, start = [], 0
-    while len(taken) < count:
-        chunk = list(queryset.values_list("pk", flat=True)[start : start + LEASE_SCAN])
-        if not chunk:
+    not_these = [*exclude, *skipped]
+    taken = []
+    for group in queue_groups():
+        queryset, start = group.exclude(pk__in=not_these), 0
+        while len(taken) < count:
+            chunk = list(queryset.values_list("pk", flat=True)[start : start + LEASE_SCAN])
+            if not chunk:
+                break
+            holders = cache.get_many([_lease_key(pk) for pk in chunk])
+            for pk in chunk:
+                holder = holders.get(_lease_key(pk))
+                if (holder is None or holder == user_id) and take_lease(pk, user_id):
+                    taken.append(pk)
+                    if len(taken) == count:
+                        break
+            start += LEASE_SCAN
+        if len(taken) == count:
             break
-        holders = cache.get_many([_lease_key(pk) for pk in chunk])
-        for pk in chunk:
-            holder = holders.get(_lease_key(pk))
-            if (holder is None or holder == user_id) and take_lease(pk, user_id):
-                taken.append(pk)
-                if len(taken) == count:
-                    break
-        start += LEASE_SCAN
     by_pk = Drawing.objects.with_predictions().defer("image", "model_input").in_bulk(taken)
     return [by_pk[pk] for pk in taken if pk in by_pk]
 

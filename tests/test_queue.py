@@ -80,7 +80,7 @@ def names(queue, ids):
 
 
 def test_order(queue):
-    order = [d.pk for d in review.candidates()]
+    order = review.queue_order()
     # disagreements first (least confident first), then low confidence, then the rest; staff-labeled never
     assert names(queue, order) == [
         "split_unsure",

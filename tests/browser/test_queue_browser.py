@@ -96,7 +96,7 @@ def wait_until_saved(page, labeled):
 
 def test_label_three_with_keys_and_undo_one(desktop, reviewer):
     make_drawings(8)
-    expected_order = [d.pk for d in review.candidates()[:3]]
+    expected_order = review.queue_order(limit=3)
     page = log_in(desktop, reviewer)
     open_queue(desktop)
     assert page.inner_text("#queue-remaining") == "8"
