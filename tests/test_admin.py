@@ -241,3 +241,24 @@ def test_staff_without_permissions_get_nothing(client, staff_user, drawings):
         response = client.get(url)
         assert response.status_code in (403, 404), url
         assert bytes(d.image) not in response.content
+
+
+def test_export_selected_after_a_filter(staff_client, drawings):
+    """'Export selected' (recognizer/admin_export.py) on the annotated, filtered changelist queryset: a staff
+    reviewer (not a superuser) picks the format on the confirmation page and gets only the labeled ones."""
+    extra = make_drawing(keras=2, custom=6, label=6)  # a labeled disagreement
+    url = f"{CHANGELIST}?agree__exact=0"
+    page = staff_client.post(url, {"action": "export_selected", "_selected_action": [extra.pk], "select_across": "1"})
+    assert page.status_code == 200
+    assert 'value="csv"' in page.content.decode()
+    response = staff_client.post(
+        url,
+        {"action": "export_selected", "_selected_action": [extra.pk], "select_across": "1", "confirm": "1",
+         "format": "csv", "include_user_labels": "on"},
+    )  # fmt: skip
+    assert response.streaming
+    lines = b"".join(response.streaming_content).decode().splitlines()
+    assert lines[0].startswith("label,pixel0,") and lines[0].endswith(",pixel783")
+    # the disagreements with a label: user5 (user label 5) and extra (staff label 6), in id order
+    assert [line.split(",")[0] for line in lines[1:]] == ["5", "6"]
+    assert [int(v) for v in lines[2].split(",")[1:]] == list(bytes(extra.model_input))
