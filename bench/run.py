@@ -138,6 +138,18 @@ def memory_of(server):
     return rows
 
 
+def worker_cpu_s(server):
+    """CPU seconds (user + system) the server's processes have used so far."""
+    total = 0.0
+    for proc in [psutil.Process(server.proc.pid), *server.workers()]:
+        try:
+            times = proc.cpu_times()
+            total += times.user + times.system
+        except psutil.Error:
+            pass
+    return total
+
+
 def serve_and_measure(name, env, bodies, levels, requests, workers, tmp, say):
     server = harness.Server(env, Path(tmp) / f"{name}.log")
     out = {"name": name, "levels": []}
@@ -152,7 +164,9 @@ def serve_and_measure(name, env, bodies, levels, requests, workers, tmp, say):
         out["memory"] = memory_of(server)
         for c in levels:
             n = requests(c)
+            cpu_before = worker_cpu_s(server)
             run = harness.run_load(server.port, bodies, total=n, concurrency=c, deadline_s=180)
+            cpu_used = worker_cpu_s(server) - cpu_before
             latencies = [r.latency_s for r in run.results if r.status == 201]
             level = {
                 "concurrency": c,
@@ -160,13 +174,15 @@ def serve_and_measure(name, env, bodies, levels, requests, workers, tmp, say):
                 "ok": len(latencies),
                 "errors": len(run.errors),
                 "rps": len(latencies) / run.wall_s if run.wall_s else 0.0,
+                "cpu_ms": 1000 * cpu_used / n if n else float("nan"),
                 "pct": percentiles(latencies),
                 "error_samples": sorted({(r.status, r.error[:80]) for r in run.errors})[:3],
             }
             out["levels"].append(level)
             say(
                 f"  {name:<9} c={c:<3} {level['rps']:7.1f} req/s  p50 {fmt(level['pct'][50])} ms  "
-                f"p95 {fmt(level['pct'][95])}  p99 {fmt(level['pct'][99])}  errors {level['errors']}"
+                f"p95 {fmt(level['pct'][95])}  p99 {fmt(level['pct'][99])}  errors {level['errors']}  "
+                f"CPU {fmt(level['cpu_ms'])} ms/req"
             )
         out["memory_after"] = memory_of(server)
     return out
@@ -272,7 +288,7 @@ def report(ctx):
         "## Over HTTP: POST /api/predict/ (predict and store) vs the baseline",
         "",
         table(
-            ["server", "clients", "requests", "req/s", "p50 ms", "p95 ms", "p99 ms", "errors"],
+            ["server", "clients", "requests", "req/s", "p50 ms", "p95 ms", "p99 ms", "errors", "gunicorn CPU ms/req"],
             [
                 [
                     s["name"],
@@ -283,6 +299,7 @@ def report(ctx):
                     fmt(lv["pct"][95]),
                     fmt(lv["pct"][99]),
                     lv["errors"],
+                    fmt(lv["cpu_ms"]),
                 ]
                 for s in (app, base)
                 for lv in s["levels"]
