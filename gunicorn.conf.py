@@ -4,12 +4,13 @@ Every knob reads the environment, so the same file serves production, the benchm
 
 Memory and TensorFlow: the master imports Django (and, by default, the TensorFlow and Keras modules) before it forks,
 so those pages are shared copy-on-write between workers. The models themselves are loaded and warmed in each worker
-after the fork: TensorFlow starts its thread pools when a model first runs, and a pool created before ``fork()`` does
-not exist in the child, which hangs the first prediction. Importing the modules starts no threads (measured), so it
-is safe to share; running anything is not. A worker only takes requests once its models are warm.
+after the fork: TensorFlow starts its thread pools when a model is first built, and a pool created before ``fork()``
+does not exist in the child, whose first prediction then hangs for ever (measured). Importing the modules starts no
+threads (also measured), so that much is safe to share. A worker only takes requests once its models are warm.
 """
 
 import os
+import sys
 import threading
 
 
@@ -79,9 +80,10 @@ def on_starting(server):
         import tensorflow  # noqa: F401
 
 
-def post_fork(server, worker):
-    # Never share a database connection the master may have opened with a child.
-    if "DJANGO_SETTINGS_MODULE" in os.environ:
+def pre_fork(server, worker):
+    # A child must not inherit a database connection the master opened while loading (closing it there would end
+    # the master's too), so the master closes any before forking.
+    if "django.db" in sys.modules:
         from django.db import connections
 
         connections.close_all()
