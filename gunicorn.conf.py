@@ -30,7 +30,7 @@ bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000").split(",")
 # Each worker holds its own TensorFlow runtime (~150 MB private); one per core, with threads to overlap the
 # database round trip with the next request's inference (NumPy, TensorFlow and psycopg release the GIL).
 workers = _env_int("WEB_CONCURRENCY", os.cpu_count() or 1)
-worker_class = "gthread"
+worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "gthread")
 threads = _env_int("GUNICORN_THREADS", 4)
 # Library thread pools, set before anything imports NumPy or TensorFlow: one thread each. For one 28×28 image a pool
 # only adds hand-offs, and OpenBLAS's spinning threads made the numpy model 20× slower here (8 ms of CPU per call

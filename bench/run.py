@@ -16,6 +16,7 @@ import argparse
 import json
 import os
 import platform
+import runpy
 import socket
 import subprocess
 import sys
@@ -138,6 +139,24 @@ def memory_of(server):
     return rows
 
 
+def gunicorn_settings(overrides):
+    """workers, threads and worker class as gunicorn.conf.py resolves them with these environment overrides."""
+    saved = dict(os.environ)
+    try:
+        os.environ.update({k: str(v) for k, v in overrides.items()})
+        conf = runpy.run_path(str(ROOT / "gunicorn.conf.py"))
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    return {"workers": conf["workers"], "threads": conf["threads"], "worker_class": conf["worker_class"]}
+
+
+def describe(conf):
+    if conf["worker_class"] == "gthread":
+        return f"{conf['workers']} gthread workers × {conf['threads']} threads"
+    return f"{conf['workers']} {conf['worker_class']} workers"
+
+
 def worker_cpu_s(server):
     """CPU seconds (user + system) the server's processes have used so far."""
     total = 0.0
@@ -194,7 +213,7 @@ def no_lost_writes(admin_url, bodies, total, concurrency, workers, tmp, extra_en
     for kill in (False, True):
         prefix = "digits_bench_kill" if kill else "digits_bench_load"
         with harness.fresh_postgres_database(admin_url, prefix) as url:
-            env = harness.production_env(url, harness.free_port(), WEB_CONCURRENCY=workers, **extra_env)
+            env = harness.production_env(url, harness.free_port(), **extra_env)
             server = harness.Server(env, Path(tmp) / f"{prefix}.log")
             with server:
                 if harness.wait_until_answering(server, bodies[0], timeout=180) is None:
@@ -269,7 +288,7 @@ def report(ctx):
         "",
         f"Run {ctx['when']} on {ctx['machine']}, commit `{ctx['commit']}`, in {ctx['duration_s']:.0f} s "
         f"(`{ctx['command']}`). Load average before/after: {ctx['load_before']} / {ctx['load_after']}.",
-        f"Server: gunicorn.conf.py with {ctx['workers']} workers × {ctx['threads']} threads, DEBUG off, "
+        f"Server: gunicorn.conf.py with {ctx['server']}, DEBUG off, "
         f"PostgreSQL (fresh database), cache {ctx['cache']}. Client: Python threads with keep-alive connections on "
         "the same machine (they share its CPUs with the server).",
         f"Models: {ctx['versions']}. Drawings: {ctx['n_drawings']} {ctx['drawings_source']}.",
@@ -401,8 +420,9 @@ def add_arguments(parser):
     parser.add_argument("--baseline-requests", type=int, default=120, help="requests per level (baseline)")
     parser.add_argument("--levels", default="1,4,16", help="client concurrency levels")
     parser.add_argument("--load-requests", type=int, default=600, help="requests in each no-lost-writes run")
-    parser.add_argument("--workers", type=int, default=int(os.environ.get("WEB_CONCURRENCY", os.cpu_count() or 1)))
-    parser.add_argument("--threads", type=int, default=int(os.environ.get("GUNICORN_THREADS", 4)))
+    parser.add_argument("--workers", type=int, help="WEB_CONCURRENCY for the servers (default: gunicorn.conf.py's)")
+    parser.add_argument("--threads", type=int, help="GUNICORN_THREADS (default: gunicorn.conf.py's)")
+    parser.add_argument("--worker-class", help="GUNICORN_WORKER_CLASS (default: gunicorn.conf.py's)")
     parser.add_argument("--postgres-url", default=DEFAULT_ADMIN_URL, help="an admin URL; a fresh database is made")
     parser.add_argument("--redis-url", default=DEFAULT_REDIS_URL, help="cache and rate limits ('' for local memory)")
     parser.add_argument("--output", default=str(ROOT / "bench" / "RESULTS.md"))
@@ -439,13 +459,21 @@ def run(args, say):
     if args.redis_url:
         cache_env = {"REDIS_URL": args.redis_url, "CACHE_KEY_PREFIX": f"bench{os.getpid()}"}
         cache = f"Redis ({args.redis_url})"
-    server_env = {"WEB_CONCURRENCY": args.workers, "GUNICORN_THREADS": args.threads, **cache_env}
+    chosen = {
+        "WEB_CONCURRENCY": args.workers,
+        "GUNICORN_THREADS": args.threads,
+        "GUNICORN_WORKER_CLASS": args.worker_class,
+    }
+    server_env = {**{k: v for k, v in chosen.items() if v is not None}, **cache_env}
+    conf = gunicorn_settings(server_env)
+    workers = conf["workers"]
+    say(f"Servers: {describe(conf)}")
 
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
         say("Over HTTP ...")
         with harness.fresh_postgres_database(args.postgres_url, "digits_bench") as url:
             env = harness.production_env(url, harness.free_port(), **server_env)
-            app = serve_and_measure("app", env, bodies, levels, lambda c: args.requests, args.workers, tmp, say)
+            app = serve_and_measure("app", env, bodies, levels, lambda c: args.requests, workers, tmp, say)
             env = harness.production_env(
                 url,
                 harness.free_port(),
@@ -454,20 +482,20 @@ def run(args, say):
                 **server_env,
             )
             base = serve_and_measure(
-                "baseline", env, bodies, levels, lambda c: args.baseline_requests, args.workers, tmp, say
+                "baseline", env, bodies, levels, lambda c: args.baseline_requests, workers, tmp, say
             )
             # The preload choice, measured: the same app with TensorFlow imported in each worker instead.
             env = harness.production_env(url, harness.free_port(), GUNICORN_PRELOAD_TENSORFLOW="0", **server_env)
-            unshared = serve_and_measure("app, TF not preloaded", env, bodies, [], lambda c: 0, args.workers, tmp, say)
+            unshared = serve_and_measure("app, TF not preloaded", env, bodies, [], lambda c: 0, workers, tmp, say)
         say("No lost writes ...")
         scenarios = no_lost_writes(
             args.postgres_url,
             bodies,
             args.load_requests,
             16,
-            args.workers,
+            workers,
             tmp,
-            {"GUNICORN_THREADS": args.threads, **cache_env},
+            server_env,
             say,
         )
 
@@ -479,8 +507,7 @@ def run(args, say):
         "duration_s": time.perf_counter() - started,
         "load_before": load_before,
         "load_after": ", ".join(f"{x:.2f}" for x in os.getloadavg()),
-        "workers": args.workers,
-        "threads": args.threads,
+        "server": describe(conf),
         "cache": cache,
         "versions": ", ".join(f"{k} `{v}`" for k, v in versions.items()),
         "n_drawings": len(pngs),

@@ -33,7 +33,7 @@ def served(bodies):
     require_service("PostgreSQL", 5432)
     with tempfile.TemporaryDirectory(prefix="load-test-") as tmp:
         with harness.fresh_postgres_database(POSTGRES_URL, "digits_load") as url:
-            env = harness.production_env(url, harness.free_port(), WEB_CONCURRENCY=WORKERS, GUNICORN_THREADS=4)
+            env = harness.production_env(url, harness.free_port(), WEB_CONCURRENCY=WORKERS)
             with harness.Server(env, Path(tmp) / "gunicorn.log") as server:
                 cold = harness.wait_until_answering(server, bodies[0], timeout=240)
                 assert cold is not None, server.log()[-4000:]
