@@ -28,7 +28,8 @@ import psycopg
 ROOT = Path(__file__).resolve().parent.parent
 PREDICT_PATH = "/api/predict/"
 # Connection-level failures a client retries: the worker holding the connection died or closed it.
-RETRYABLE = (ConnectionError, http.client.RemoteDisconnected, http.client.BadStatusLine, socket.timeout)
+# (ConnectionError and socket timeouts are OSErrors; IncompleteRead, RemoteDisconnected etc. are HTTPExceptions.)
+RETRYABLE = (OSError, http.client.HTTPException)
 
 
 def free_port():
@@ -229,7 +230,7 @@ def wait_until_answering(server, body, timeout):
                 status, _ = client.post(PREDICT_PATH, body)
                 if status == 201:
                     return time.perf_counter() - server.started_at
-            except (*RETRYABLE, OSError):
+            except RETRYABLE:
                 time.sleep(0.05)
         return None
     finally:
@@ -309,14 +310,17 @@ def run_load(
                     result.attempts += 1
                     try:
                         status, payload = client.post(PREDICT_PATH, body)
-                    except (*RETRYABLE, OSError) as exc:
+                    except RETRYABLE as exc:
                         result.error = f"{type(exc).__name__}: {exc}"
                         time.sleep(min(0.05 * result.attempts, 0.5))
                         continue
                     result.status = status
                     if status == 201:
-                        result.drawing_id = json.loads(payload)["id"]
-                        result.error = ""
+                        try:
+                            result.drawing_id = json.loads(payload)["id"]
+                            result.error = ""
+                        except (ValueError, KeyError, TypeError) as exc:
+                            result.status, result.error = None, f"bad 201 body: {exc}: {payload[:100]!r}"
                     else:
                         result.error = payload[:200].decode(errors="replace")
                     break
