@@ -395,6 +395,27 @@ def report(ctx):
     return "\n".join(parts)
 
 
+def notes(load_before):
+    out = []
+    load = float(load_before.split(",")[0])
+    if load > 0.5:
+        out.append(
+            f"The 1-minute load average was {load:.2f} when the run started on {os.cpu_count()} CPUs: other work "
+            "shared the machine, so latencies include waiting for a CPU."
+        )
+    out += [
+        "Client, gunicorn, PostgreSQL and Redis all run on this machine; every request's CPU (client, server, "
+        "database) comes out of the same cores, so req/s is a floor for a server with the cores to itself.",
+        "Each worker runs NumPy/OpenBLAS and TensorFlow with one thread (gunicorn.conf.py): with OpenBLAS's default "
+        "pool the numpy model cost 8 ms of CPU per drawing instead of 0.4 ms.",
+        "Models load in each worker after the fork: a Keras model built before fork() hangs the child's first "
+        "prediction (measured); importing TensorFlow before the fork is safe and is what the memory table compares.",
+        "With retries, a request whose worker died after the commit but before the answer is stored twice (the API "
+        "has no idempotency key); every such drawing is complete, never half-written.",
+    ]
+    return out
+
+
 def goals(app, base, scenarios):
     c1 = next((lv for lv in app["levels"] if lv["concurrency"] == 1), None)
     ratios = {
@@ -518,6 +539,7 @@ def run(args, say):
         "unshared": unshared,
         "load": scenarios,
         "goals": goals(app, base, scenarios),
+        "notes": notes(load_before),
     }
     text = report(ctx)
     say()
