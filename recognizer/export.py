@@ -115,6 +115,33 @@ def iter_rows(selection, *fields, batch=None, progress=None):
         progress(0, 0)
 
 
+# Retraining: every HOLDOUT_EVERY-th labeled drawing (by id) is never trained on, so
+# `evaluate` scores a retrained model only on drawings it has not seen. The split is a property
+# of the id, so a drawing stays on its side as more drawings get labeled.
+HOLDOUT_EVERY = 5
+SPLITS = ("all", "train", "holdout")
+
+
+def split_selection(selection, split):
+    """The part of a selection that is trained on ("train"), held out ("holdout") or "all"."""
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+    if split == "all":
+        return selection
+    holdout = selection.ids % HOLDOUT_EVERY == 0
+    keep = holdout if split == "holdout" else ~holdout
+    return Selection(ids=selection.ids[keep], labels=selection.labels[keep], filters=selection.filters)
+
+
+def arrays(selection, split="all"):
+    """``(x uint8 N×28×28, y uint8 N, ids int64 N)`` of a selection's model inputs, in memory."""
+    part = split_selection(selection, split)
+    x = np.empty((len(part), SIDE, SIDE), dtype=np.uint8)
+    for index, _, _, model_input in iter_rows(part, "model_input"):
+        x[index] = np.frombuffer(pixels(model_input), dtype=np.uint8).reshape(SIDE, SIDE)
+    return x, part.labels.copy(), part.ids.copy()
+
+
 def pixels(model_input):
     data = bytes(model_input)
     if len(data) != PIXELS:
