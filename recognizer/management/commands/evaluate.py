@@ -62,3 +62,31 @@ class Command(BaseCommand):
         self.stdout.write(
             f"({time.perf_counter() - t0:.0f}s; naive resize = the old app's whole-canvas resize, same models)"
         )
+        self.labeled_report(fns, manifest)
+
+    def labeled_report(self, fns, manifest):
+        """Accuracy on staff-labeled drawings; the held-out split was never trained on."""
+        from django.db import DatabaseError
+
+        from recognizer import export, training
+
+        try:
+            selection = export.select()
+        except DatabaseError as exc:
+            self.stdout.write(f"\nLabeled drawings: no database ({exc.__class__.__name__}); run migrate first")
+            return
+        self.stdout.write(
+            self.style.MIGRATE_HEADING(
+                f"\nStaff-labeled drawings: {len(selection)} "
+                f"(held out: every {export.HOLDOUT_EVERY}th id, never used by train --with-labeled)"
+            )
+        )
+        for split in ("holdout", "train"):
+            x, y, _ = export.arrays(selection, split)
+            cells = []
+            for name, fn in fns.items():
+                trained_on = manifest["models"][name].get("data", {}).get("labeled_drawings", 0)
+                note = " (seen in training)" if split == "train" and trained_on else ""
+                accuracy = training.evaluate_predictions(fn(x), y)["accuracy"] if len(y) else float("nan")
+                cells.append(f"{name} {accuracy:6.2f}%{note}")
+            self.stdout.write(f"  {split:<8} n={len(y):<6} " + "   ".join(cells))

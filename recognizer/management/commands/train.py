@@ -7,20 +7,17 @@ import time
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from recognizer import export
 
-def labeled_examples(weight: float):
-    """Staff-labeled drawings as extra training examples (their stored 28x28 model inputs)."""
-    import numpy as np
 
-    from recognizer.models import Drawing
+def labeled_examples(weight: float, include_user_labels: bool = False):
+    """Labeled drawings' 28x28 model inputs as extra examples, minus the held-out split."""
     from recognizer.training import Extra
 
-    rows = list(Drawing.objects.labeled().values_list("model_input", "label"))
-    if not rows:
-        return None
-    x = np.stack([np.frombuffer(bytes(b), np.uint8).reshape(28, 28) for b, _ in rows])
-    y = np.array([label for _, label in rows], np.uint8)
-    return Extra(x, y, weight)
+    selection = export.select(include_user_labels=include_user_labels)
+    x, y, _ = export.arrays(selection, "train")
+    held_out = len(selection) - len(y)
+    return (Extra(x, y, weight) if len(y) else None), held_out
 
 
 class Command(BaseCommand):
@@ -33,6 +30,9 @@ class Command(BaseCommand):
         parser.add_argument("--canvas-count", type=int, default=10_000, help="canvas-set size for the manifest")
         parser.add_argument("--with-labeled", action="store_true", help="add staff-labeled drawings to the data")
         parser.add_argument("--weight", type=float, default=1.0, help="sample weight of labeled drawings")
+        parser.add_argument(
+            "--include-user-labels", action="store_true", help="with --with-labeled: also labels given by drawers"
+        )
 
     def handle(self, *args, **opts):
         from recognizer import training
@@ -42,9 +42,14 @@ class Command(BaseCommand):
         names = ("keras", "custom") if opts["model"] == "all" else (opts["model"],)
         extra = None
         if opts["with_labeled"]:
-            extra = labeled_examples(opts["weight"])
+            if opts["weight"] <= 0:
+                raise CommandError("--weight must be positive")
+            extra, held_out = labeled_examples(opts["weight"], opts["include_user_labels"])
             count = 0 if extra is None else len(extra.x)
-            self.stdout.write(f"adding {count} staff-labeled drawings (weight {opts['weight']})")
+            self.stdout.write(
+                f"adding {count} labeled drawings (weight {opts['weight']}); "
+                f"{held_out} held out for `evaluate` (every {export.HOLDOUT_EVERY}th id)"
+            )
         started = time.perf_counter()
         entries = training.train_models(
             names,
