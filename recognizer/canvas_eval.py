@@ -78,6 +78,34 @@ def _thin(mask: np.ndarray) -> np.ndarray:
 # Drawing
 
 
+def _topology(mask: np.ndarray) -> tuple[int, int]:
+    """(pieces, holes) of a binary shape, ignoring specks."""
+    labels, n = ndimage.label(mask, structure=np.ones((3, 3)))
+    pieces = int((np.bincount(labels.ravel())[1:] >= 20).sum()) if n else 0
+    bg_labels, n_bg = ndimage.label(np.pad(~mask, 1, constant_values=True))
+    holes = int((np.bincount(bg_labels.ravel())[1:] >= 6).sum()) - 1 if n_bg else 0
+    return pieces, holes
+
+
+def pen_core(big: np.ndarray, thresholds=(40, 70, 100, 150, 200, 235)) -> np.ndarray:
+    """Where the pen went: the thinnest threshold of the upscaled digit that keeps its shape.
+
+    A bold MNIST digit thresholded low is a blob whose loops are filled in, and its skeleton
+    is not the digit any more (a bold 8 becomes an S).  The stroke's core -- a higher
+    threshold -- keeps the loops; we take the highest threshold that neither breaks the digit
+    into more pieces nor loses a hole.
+    """
+    best = big > thresholds[0]
+    pieces, holes = _topology(best)
+    for t in thresholds[1:]:
+        mask = big > t
+        p, h = _topology(mask)
+        if p > pieces or h < holes or mask.sum() < 40:
+            break
+        best, holes = mask, max(holes, h)
+    return best
+
+
 @dataclass(frozen=True)
 class CanvasDigit:
     png: bytes
@@ -105,9 +133,10 @@ def _pen_path(skeleton: np.ndarray) -> np.ndarray:
 def draw_digit(digit: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, int, float]:
     """uint8 28x28 MNIST digit -> ink (280x280 float, 1 = black) redrawn with a round pen."""
     big = np.asarray(Image.fromarray(digit).resize((112, 112), Image.Resampling.BILINEAR))
-    skeleton = skeletonize(big > 100)
+    mask = pen_core(big)
+    skeleton = skeletonize(mask)
     if not skeleton.any():
-        skeleton = big > 100
+        skeleton = mask
     segments = _pen_path(skeleton)
     ys, xs = segments[..., 0], segments[..., 1]
     y0, x0 = ys.min(), xs.min()

@@ -291,7 +291,9 @@ def train_custom(
             + f" ({entry['seconds']:.0f}s)"
         )
     config = {"batch_size": batch_size, "peak_lr": peak_lr, "weight_decay": weight_decay, **net.config}
-    return TrainResult(net, epochs, seed, time.perf_counter() - t0, history, config, time.process_time() - c0)
+    return TrainResult(
+        net, epochs, seed, time.perf_counter() - t0, history, cpu_seconds=time.process_time() - c0, config=config
+    )
 
 
 def train_keras(
@@ -359,7 +361,9 @@ def train_keras(
         "label_smoothing": label_smoothing,
         "optimizer": "AdamW, warm-up + cosine decay",
     }
-    return TrainResult(model, epochs, seed, time.perf_counter() - t0, history, config, time.process_time() - c0)
+    return TrainResult(
+        model, epochs, seed, time.perf_counter() - t0, history, cpu_seconds=time.process_time() - c0, config=config
+    )
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,0 +1,111 @@
+"""The committed weights in models/: manifest, MNIST test accuracy, canvas-style accuracy.
+
+No database needed.  The canvas set is the first 2,000 drawings of the full 10,000 one
+(`manage.py evaluate` prints the full numbers).
+"""
+
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from recognizer import canvas_eval, preprocess, training
+from recognizer.mnist import load_mnist
+
+MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
+TARGET_MNIST = {"keras": 99.5, "custom": 99.0}
+TARGET_CANVAS = {"keras": 98.5, "custom": 97.0}
+CANVAS_COUNT = 2000
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def manifest():
+    return json.loads((MODELS_DIR / "manifest.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def predictors():
+    return {name: training.predict_fn(name, training.load_published(MODELS_DIR, name)) for name in ("keras", "custom")}
+
+
+@pytest.fixture(scope="module")
+def mnist_test():
+    return load_mnist("test")
+
+
+def test_manifest_describes_the_files(manifest):
+    files = {"manifest.json"}
+    for name in ("keras", "custom"):
+        entry = manifest["models"][name]
+        for key in (
+            "name", "version", "file", "sha256", "trained_at", "data", "parameters", "epochs", "seed",
+            "mnist_test_accuracy", "canvas_accuracy", "training_seconds", "preprocess_version",
+        ):  # fmt: skip
+            assert key in entry, (name, key)
+        assert entry["name"] == name
+        assert entry["file"] == f"{name}-{entry['version']}.{'keras' if name == 'keras' else 'npz'}"
+        assert training._sha256(MODELS_DIR / entry["file"]) == entry["sha256"]
+        assert entry["preprocess_version"] == preprocess.PREPROCESS_VERSION
+        files.add(entry["file"])
+    present = {p.name for p in MODELS_DIR.iterdir() if not p.name.startswith(".")}
+    assert present == files  # only current weights, no code
+    assert sum((MODELS_DIR / f).stat().st_size for f in files) < 10_000_000
+
+
+@pytest.mark.parametrize("name", ["keras", "custom"])
+def test_mnist_accuracy_matches_manifest_and_target(name, manifest, predictors, mnist_test):
+    x, y = mnist_test
+    acc = training.evaluate_predictions(predictors[name](x), y)["accuracy"]
+    assert abs(acc - manifest["models"][name]["mnist_test_accuracy"]) <= 0.05
+    assert acc >= TARGET_MNIST[name]
+
+
+def test_canvas_set_accuracy(predictors, manifest):
+    results = canvas_eval.evaluate_canvas(predictors, count=CANVAS_COUNT)
+    for name, row in results.items():
+        print(name, row)
+        assert row["mnist_preprocessing"] >= TARGET_CANVAS[name], (name, row)
+        assert row["naive_resize"] < 60  # the old pipeline really was that bad on such drawings
+        assert row["small_thick"] >= TARGET_CANVAS[name] - 3, (name, row)
+
+
+def test_canvas_set_is_deterministic():
+    a = canvas_eval.build_canvas_set(5, seed=7)
+    b = canvas_eval.build_canvas_set(5, seed=7)
+    assert [d.png for d in a] == [d.png for d in b]
+    assert [d.png for d in a] != [d.png for d in canvas_eval.build_canvas_set(5, seed=8)]
+    big = canvas_eval.build_canvas_set(8, seed=7)
+    assert [d.png for d in big[:5]] == [d.png for d in a]  # a subset is a prefix of the full set
+
+
+def test_canvas_drawings_look_like_canvas_drawings():
+    for d in canvas_eval.build_canvas_set(20, seed=3):
+        img = Image.open(io.BytesIO(d.png))
+        assert img.size == (280, 280)
+        ink = preprocess.grey_to_ink(np.asarray(preprocess.decode_image(d.png)))
+        # not centred and not filling the canvas: that is what preprocessing is for
+        assert ink.shape[0] <= d.height + 2 and ink.shape[0] >= min(d.height - 2, 50)
+
+
+def test_upscaled_shifted_digits_keep_their_class(predictors, mnist_test):
+    """An MNIST digit scaled up 10x, moved, and re-preprocessed is still classified as before."""
+    x, _ = mnist_test
+    rng = np.random.default_rng(0)
+    idx = rng.choice(len(x), 100, replace=False)
+    redrawn = []
+    for i in idx:
+        canvas = Image.new("L", (400, 400), 255)
+        big = Image.fromarray(255 - x[i]).resize((280, 280), Image.Resampling.BILINEAR)
+        canvas.paste(big, tuple(int(v) for v in rng.integers(0, 120, 2)))
+        buf = io.BytesIO()
+        canvas.save(buf, format="PNG")
+        redrawn.append(preprocess.to_model_input(buf.getvalue()))
+    redrawn = np.stack(redrawn)
+    for name, fn in predictors.items():
+        before, after = fn(x[idx].astype(np.float32) / 255), fn(redrawn)
+        assert (before == after).mean() >= 0.98, name
