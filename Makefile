@@ -20,8 +20,10 @@ setup: $(STAMP)
 migrate: setup
 	$(PY) manage.py migrate --noinput
 
+# One BLAS/OpenMP thread: a 28x28 answer gains nothing from more, and OpenBLAS's spinning
+# thread pool makes the numpy model ~20x slower per request (measured, see gunicorn.conf.py).
 run: migrate
-	$(PY) manage.py runserver 127.0.0.1:8000
+	OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(PY) manage.py runserver 127.0.0.1:8000
 
 # Chromium for the browser tests comes from Debian (never a Playwright download).
 browser:

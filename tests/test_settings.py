@@ -16,7 +16,15 @@ PROBE = (
     " 'host': db.get('HOST'), 'cache': settings.CACHES['default']['BACKEND'],"
     " 'hosts': settings.ALLOWED_HOSTS, 'secret': settings.SECRET_KEY}))"
 )
-SETTING_VARS = ("DATABASE_URL", "DJANGO_DEBUG", "DJANGO_SECRET_KEY", "DJANGO_ALLOWED_HOSTS", "CACHE_URL", "REDIS_URL")
+SETTING_VARS = (
+    "DATABASE_URL",
+    "DJANGO_DEBUG",
+    "DJANGO_SECRET_KEY",
+    "DJANGO_ALLOWED_HOSTS",
+    "CACHE_URL",
+    "REDIS_URL",
+    "DJANGO_ALLOW_ASYNC_UNSAFE",  # set by the browser tests for their own process; never in a deployment
+)
 
 
 def run_python(code, **env_vars):
