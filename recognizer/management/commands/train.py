@@ -39,7 +39,7 @@ class Command(BaseCommand):
 
         if opts["epochs"] is not None and opts["epochs"] < 1:
             raise CommandError("--epochs must be at least 1")
-        names = ("custom", "keras") if opts["model"] == "all" else (opts["model"],)
+        names = ("keras", "custom") if opts["model"] == "all" else (opts["model"],)
         extra = None
         if opts["with_labeled"]:
             if opts["weight"] <= 0:
