@@ -2,5 +2,5 @@ from django.apps import AppConfig
 
 
 class RecognizerConfig(AppConfig):
-    default_auto_field = 'django.db.models.BigAutoField'
-    name = 'recognizer'
+    default_auto_field = "django.db.models.BigAutoField"
+    name = "recognizer"

@@ -46,9 +46,7 @@ def test_failure_on_second_prediction_leaves_nothing():
 
 def test_record_rejects_missing_answer_and_bad_input():
     with pytest.raises(ValueError, match="custom"):
-        Drawing.objects.record(
-            image=b"x", model_input=bytes(784), preprocess_version="v", answers={"keras": answer(1)}
-        )
+        Drawing.objects.record(image=b"x", model_input=bytes(784), preprocess_version="v", answers={"keras": answer(1)})
     with pytest.raises(ValueError, match="784"):
         Drawing.objects.record(
             image=b"x",
