@@ -22,6 +22,7 @@ from PIL import Image
 from scipy import ndimage
 
 from recognizer import mnist, preprocess
+from recognizer.training import thin
 
 CANVAS = 280
 DEFAULT_SEED = 1234
@@ -29,49 +30,18 @@ DEFAULT_COUNT = 10_000
 
 
 # ---------------------------------------------------------------------------------------------
-# Zhang-Suen thinning with lookup tables over the 8-neighbourhood code
-
-
-def _thinning_tables() -> tuple[np.ndarray, np.ndarray]:
-    first, second = np.zeros(256, bool), np.zeros(256, bool)
-    for code in range(256):
-        p = [(code >> k) & 1 for k in range(8)]  # P2, P3, ..., P9 (clockwise from north)
-        b = sum(p)
-        a = sum(p[k] == 0 and p[(k + 1) % 8] == 1 for k in range(8))
-        p2, p4, p6, p8 = p[0], p[2], p[4], p[6]
-        ok = 2 <= b <= 6 and a == 1
-        first[code] = ok and p2 * p4 * p6 == 0 and p4 * p6 * p8 == 0
-        second[code] = ok and p2 * p4 * p8 == 0 and p2 * p6 * p8 == 0
-    return first, second
-
-
-_FIRST, _SECOND = _thinning_tables()
-_CODE_KERNEL = np.array([[128, 1, 2], [64, 0, 4], [32, 16, 8]], np.uint8)
+# Thinning
 
 
 def skeletonize(mask: np.ndarray) -> np.ndarray:
-    """Zhang-Suen thinning of a boolean image to one-pixel-wide lines."""
+    """Zhang-Suen thinning of a boolean image to one-pixel-wide lines (cropped for speed)."""
     out = np.zeros(mask.shape, bool)
     rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
     if rows.size == 0:
         return out
     window = (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1))
-    out[window] = _thin(mask[window])
+    out[window] = thin(mask[window][None])[0]
     return out
-
-
-def _thin(mask: np.ndarray) -> np.ndarray:
-    img = mask.astype(np.uint8)
-    while True:
-        changed = False
-        for table in (_FIRST, _SECOND):
-            code = ndimage.correlate(img, _CODE_KERNEL, mode="constant")
-            delete = (img == 1) & table[code]
-            if delete.any():
-                img[delete] = 0
-                changed = True
-        if not changed:
-            return img.astype(bool)
 
 
 # ---------------------------------------------------------------------------------------------

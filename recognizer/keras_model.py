@@ -1,8 +1,11 @@
 """The "keras" model: a small convolutional network in Keras 3 on TensorFlow.
 
-    28x28x1 -> [Conv 3x3 32, BN, ReLU] x2 -> MaxPool        (24 -> 12)
-            -> [Conv 3x3 64, BN, ReLU] x2 -> MaxPool        (8 -> 4)
+    28x28x1 -> Conv 5x5 32, BN, ReLU -> MaxPool              (24 -> 12)
+            -> [Conv 3x3 64, BN, ReLU] x2 -> MaxPool        (10, 8 -> 4)
             -> Flatten 1024 -> Dense 128, BN, ReLU -> Dropout 0.4 -> Dense 10 softmax
+
+(Pooling right after the first convolution keeps an epoch on 2 CPU cores to ~45 s, a third of
+the cost of two 3x3 convolutions at full resolution.)
 
 Saved as a ``.keras`` file.  For serving, :func:`make_predict_fn` wraps the model in a
 ``tf.function`` traced once for shape (1, 28, 28, 1): never ``model.predict`` per request.
@@ -19,19 +22,18 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from keras import layers  # noqa: E402
 
-ARCHITECTURE = "conv32-conv32-pool-conv64-conv64-pool-dense128-dropout0.4-dense10 (BatchNorm)"
+ARCHITECTURE = "conv5x5x32-pool-conv64-conv64-pool-dense128-dropout0.4-dense10 (BatchNorm)"
 
 
-def _conv_bn_relu(h, filters: int):
-    h = layers.Conv2D(filters, 3, use_bias=False)(h)
+def _conv_bn_relu(h, filters: int, kernel: int = 3):
+    h = layers.Conv2D(filters, kernel, use_bias=False)(h)
     h = layers.BatchNormalization()(h)
     return layers.ReLU()(h)
 
 
 def build_model(dropout: float = 0.4) -> keras.Model:
     inputs = keras.Input((28, 28, 1), name="image")
-    h = _conv_bn_relu(inputs, 32)
-    h = _conv_bn_relu(h, 32)
+    h = _conv_bn_relu(inputs, 32, kernel=5)
     h = layers.MaxPooling2D()(h)
     h = _conv_bn_relu(h, 64)
     h = _conv_bn_relu(h, 64)
@@ -74,6 +76,5 @@ def make_predict_fn(model: keras.Model):
 def predict_proba(model: keras.Model, x: np.ndarray, batch_size: int = 1000) -> np.ndarray:
     """Probabilities (N, 10) for a batch of images, for evaluation (not for requests)."""
     x = to_batch(x)
-    fn = tf.function(lambda t: model(t, training=False), reduce_retracing=True)
-    out = [fn(tf.constant(x[i : i + batch_size])).numpy() for i in range(0, len(x), batch_size)]
+    out = [np.asarray(model(x[i : i + batch_size], training=False)) for i in range(0, len(x), batch_size)]
     return np.concatenate(out) if out else np.zeros((0, 10), np.float32)

@@ -232,17 +232,21 @@ class Network:
     def adam_step(self, lr: float, weight_decay: float = 0.0, beta1=0.9, beta2=0.999, eps=1e-8) -> None:
         self.step_count += 1
         t = self.step_count
+        c1, c2 = 1 - beta1**t, 1 - beta2**t
         for i, layer in enumerate(self.layers):
             for name, p in layer.params.items():
                 g = layer.grads[name]
-                m, v = self.adam.get((i, name), (np.zeros_like(p), np.zeros_like(p)))
-                m = beta1 * m + (1 - beta1) * g
-                v = beta2 * v + (1 - beta2) * g * g
-                self.adam[(i, name)] = (m, v)
-                update = (m / (1 - beta1**t)) / (np.sqrt(v / (1 - beta2**t)) + eps)
+                if (i, name) not in self.adam:
+                    self.adam[(i, name)] = (np.zeros_like(p), np.zeros_like(p))
+                m, v = self.adam[(i, name)]
+                m *= beta1
+                m += (1 - beta1) * g  # running mean of the gradient
+                v *= beta2
+                v += (1 - beta2) * (g * g)  # running mean of its square
+                update = (m / c1) / (np.sqrt(v / c2) + eps)
                 if weight_decay and name == "W":
-                    update = update + weight_decay * p  # decoupled (AdamW)
-                p -= (lr * update).astype(p.dtype)
+                    update += weight_decay * p  # decoupled weight decay (AdamW)
+                p -= lr * update
 
     def train_batch(self, x, y, lr: float, weight_decay: float = 0.0, weights=None) -> float:
         loss = self.loss_and_grads(x, y, weights)

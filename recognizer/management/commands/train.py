@@ -25,7 +25,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--model", choices=["keras", "custom", "all"], default="all")
-        parser.add_argument("--epochs", type=int, default=None, help="default: keras 15, custom 20")
+        parser.add_argument("--epochs", type=int, default=None, help="default: 15 for each model")
         parser.add_argument("--seed", type=int, default=0)
         parser.add_argument("--canvas-count", type=int, default=10_000, help="canvas-set size for the manifest")
         parser.add_argument("--with-labeled", action="store_true", help="add staff-labeled drawings to the data")
@@ -39,7 +39,7 @@ class Command(BaseCommand):
 
         if opts["epochs"] is not None and opts["epochs"] < 1:
             raise CommandError("--epochs must be at least 1")
-        names = ("keras", "custom") if opts["model"] == "all" else (opts["model"],)
+        names = ("custom", "keras") if opts["model"] == "all" else (opts["model"],)
         extra = None
         if opts["with_labeled"]:
             if opts["weight"] <= 0:
