@@ -14,8 +14,8 @@ import json
 import os
 import statistics
 import sys
-import tempfile
 import time
+from contextlib import ExitStack
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -29,19 +29,10 @@ def main():
     parser.add_argument("--database-url", default="")
     args = parser.parse_args()
 
-    tmp = tempfile.TemporaryDirectory(prefix="bench-api-")
-    pg_name = None
-    if args.database_url.startswith("postgres"):
-        import psycopg
+    from bench.harness import scratch_database
 
-        from bench.harness import with_database
-
-        pg_name = f"bench_api_{os.getpid()}"
-        with psycopg.connect(args.database_url, autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{pg_name}"')
-        os.environ["DATABASE_URL"] = with_database(args.database_url, pg_name)
-    else:
-        os.environ["DATABASE_URL"] = f"sqlite:///{tmp.name}/bench.sqlite3"
+    scratch = ExitStack()
+    os.environ["DATABASE_URL"] = scratch.enter_context(scratch_database(args.database_url, "bench_api"))
     os.environ["PREDICT_RATE_ANON"] = "1000000/min"
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     os.environ["DJANGO_SETTINGS_MODULE"] = "digitsite.settings"
@@ -88,15 +79,10 @@ def main():
         print(f"  of which both models' inference: p50 {m[49]:.1f} ms, p95 {m[94]:.1f} ms")
         print(f"  load average during the run: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     finally:
-        if pg_name:
-            from django.db import connections
+        from django.db import connections
 
-            connections.close_all()
-            import psycopg
-
-            with psycopg.connect(args.database_url, autocommit=True) as conn:
-                conn.execute(f'DROP DATABASE IF EXISTS "{pg_name}" WITH (FORCE)')
-        tmp.cleanup()
+        connections.close_all()  # the database can be dropped only once nothing holds it
+        scratch.close()
 
 
 if __name__ == "__main__":

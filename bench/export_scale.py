@@ -18,6 +18,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from contextlib import ExitStack
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -99,19 +100,11 @@ def main():
     parser.add_argument("--formats", default="csv,idx,npz,png")
     args = parser.parse_args()
 
-    tmp = tempfile.TemporaryDirectory(prefix="bench-export-")
-    pg_name = None
-    if args.database_url.startswith("postgres"):
-        import psycopg
+    from bench.harness import scratch_database
 
-        from bench.harness import with_database
-
-        pg_name = f"bench_export_{os.getpid()}"
-        with psycopg.connect(args.database_url, autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{pg_name}"')
-        os.environ["DATABASE_URL"] = with_database(args.database_url, pg_name)
-    else:
-        os.environ["DATABASE_URL"] = f"sqlite:///{tmp.name}/bench.sqlite3"
+    scratch = ExitStack()
+    tmp = Path(scratch.enter_context(tempfile.TemporaryDirectory(prefix="bench-export-")))
+    os.environ["DATABASE_URL"] = scratch.enter_context(scratch_database(args.database_url, "bench_export"))
     os.environ["DJANGO_SETTINGS_MODULE"] = "digitsite.settings"
     say = print
     try:
@@ -126,7 +119,7 @@ def main():
         connections.close_all()
         rows = []
         for fmt in args.formats.split(","):
-            out = Path(tmp.name) / f"export.{'zip' if fmt in ('idx', 'png') else fmt}"
+            out = tmp / f"export.{'zip' if fmt in ('idx', 'png') else fmt}"
             result = subprocess.run(
                 [sys.executable, "-c", CHILD, fmt, str(out)], cwd=ROOT, env=os.environ, capture_output=True, text=True
             )
@@ -142,15 +135,10 @@ def main():
             out.unlink()
         say(f"parent peak RSS (filling) {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
     finally:
-        if pg_name:
-            from django.db import connections
+        from django.db import connections
 
-            connections.close_all()
-            import psycopg
-
-            with psycopg.connect(args.database_url, autocommit=True) as conn:
-                conn.execute(f'DROP DATABASE IF EXISTS "{pg_name}" WITH (FORCE)')
-        tmp.cleanup()
+        connections.close_all()  # the database can be dropped only once nothing holds it
+        scratch.close()
 
 
 if __name__ == "__main__":

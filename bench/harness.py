@@ -15,6 +15,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from contextlib import contextmanager
@@ -64,6 +65,24 @@ def fresh_postgres_database(admin_url, prefix):
         yield url
     finally:
         with psycopg.connect(admin_url, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@contextmanager
+def scratch_database(database_url, prefix):
+    """A throwaway database URL: an empty PostgreSQL database ``<prefix>_<pid>`` when ``database_url`` is
+    postgres://, else a SQLite file in a temporary folder. Dropped or deleted afterwards; the caller migrates."""
+    if not database_url.startswith("postgres"):
+        with tempfile.TemporaryDirectory(prefix=f"{prefix}-") as tmp:
+            yield f"sqlite:///{tmp}/bench.sqlite3"
+        return
+    name = f"{prefix}_{os.getpid()}"
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield with_database(database_url, name)
+    finally:
+        with psycopg.connect(database_url, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
