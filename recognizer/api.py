@@ -11,7 +11,6 @@ from django.conf import settings
 from django.core.cache import cache
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation, TooManyFieldsSent
-from django.db.models import prefetch_related_objects
 from django.http import Http404, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
@@ -298,8 +297,7 @@ class PredictView(JsonErrorsMixin, APIView):
     def post(self, request):
         serializer = PredictSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        drawing = serializer.save(session_key=ensure_session_key(request))
-        prefetch_related_objects([drawing], "predictions")  # one query; the drawing itself is in hand
+        drawing = serializer.save(session_key=ensure_session_key(request))  # predictions come back with it
         return Response(DrawingSerializer(drawing, context={"request": request}).data, status=status.HTTP_201_CREATED)
 
 

@@ -67,9 +67,10 @@ class DrawingManager(models.Manager.from_queryset(DrawingQuerySet)):
                 session_key=session_key or "",
                 agree=len(digits) == 1,
             )
+            predictions = []
             for name in MODEL_NAMES:
                 answer = answers[name]
-                Prediction.objects.create(
+                prediction = Prediction.objects.create(
                     drawing=drawing,
                     model_name=name,
                     model_version=answer.model_version,
@@ -78,6 +79,8 @@ class DrawingManager(models.Manager.from_queryset(DrawingQuerySet)):
                     confidence=float(answer.confidence),
                     time_ms=float(answer.time_ms),
                 )
+                predictions.append(prediction)
+        drawing.remember_predictions(predictions)
         return drawing
 
 
@@ -139,6 +142,16 @@ class Drawing(models.Model):
             if prediction.model_name == model_name:
                 return prediction
         return None
+
+    def remember_predictions(self, predictions):
+        """Hold rows just written as if prefetched, so the answer to a predict reads no row back.
+
+        The same cache Django's prefetch_related fills (``prefetch_one_level``).
+        """
+        cached = self.predictions.all()
+        cached._result_cache = list(predictions)
+        cached._prefetch_done = True
+        self._prefetched_objects_cache = {"predictions": cached}
 
     def set_label(self, label, *, by=None, source=LabelSource.STAFF):
         """Set the verified label (staff) and remember who and when."""

@@ -119,3 +119,10 @@ def test_with_predictions_avoids_extra_queries(django_assert_num_queries):
     with django_assert_num_queries(2):
         digits = [d.prediction_for("keras").digit for d in Drawing.objects.with_predictions()]
     assert digits == [7, 7, 7]
+
+
+def test_recorded_drawing_hands_back_its_predictions_without_a_query(django_assert_num_queries):
+    drawing = make_drawing(keras=2, custom=8)
+    with django_assert_num_queries(0):
+        assert (drawing.prediction_for("keras").digit, drawing.prediction_for("custom").digit) == (2, 8)
+    assert drawing.predictions.count() == 2  # the rows really are in the database
