@@ -36,15 +36,6 @@ from bench import harness  # noqa: E402
 
 DEFAULT_ADMIN_URL = os.environ.get("BENCH_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/postgres")
 DEFAULT_REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
-# The library thread pools of a served worker (gunicorn.conf.py), for the in-process numbers; the environment wins.
-THREAD_ENV = {
-    "OPENBLAS_NUM_THREADS": "1",
-    "OMP_NUM_THREADS": "1",
-    "MKL_NUM_THREADS": "1",
-    "TF_NUM_INTRAOP_THREADS": "1",
-    "TF_NUM_INTEROP_THREADS": "1",
-    "TF_CPP_MIN_LOG_LEVEL": "2",
-}
 
 
 def percentiles(values_s, qs=(50, 95, 99)):
@@ -69,7 +60,8 @@ def table(headers, rows):
 
 def bench_in_process(repeat):
     """In a fresh interpreter, so the thread pools are set up as in a worker (NumPy may already be loaded here)."""
-    env = {**THREAD_ENV, **os.environ, "DJANGO_SETTINGS_MODULE": "digitsite.settings"}
+    # A served worker's library thread pools (gunicorn.conf.py); the environment wins.
+    env = {**gunicorn_settings({})["thread_env"], **os.environ, "DJANGO_SETTINGS_MODULE": "digitsite.settings"}
     result = subprocess.run(
         [sys.executable, "-m", "bench.run", "--in-process-child", str(repeat)],
         cwd=ROOT,
@@ -148,7 +140,12 @@ def gunicorn_settings(overrides):
     finally:
         os.environ.clear()
         os.environ.update(saved)
-    return {"workers": conf["workers"], "threads": conf["threads"], "worker_class": conf["worker_class"]}
+    return {
+        "workers": conf["workers"],
+        "threads": conf["threads"],
+        "worker_class": conf["worker_class"],
+        "thread_env": conf["THREAD_ENV"],
+    }
 
 
 def describe(conf):
