@@ -27,6 +27,7 @@ from rest_framework.throttling import BaseThrottle
 from rest_framework.views import APIView, set_rollback
 
 from . import export
+from .drawer import drawer_key, new_drawer_key, remember_drawer
 from .models import Drawing
 from .serializers import (
     DrawingFilterSerializer,
@@ -194,12 +195,10 @@ class RateThrottle(BaseThrottle):
         key = f"throttle:{scope}:{ident}:{window}"
         self.wait_seconds = (window + 1) * period - now
         try:
-            cache.add(key, 0, timeout=period + 1)
             try:
-                count = cache.incr(key)
-            except ValueError:  # expired between add and incr
-                cache.add(key, 1, timeout=period + 1)
-                count = 1
+                count = cache.incr(key)  # one round trip once the window's counter exists
+            except ValueError:  # first request of the window (or the counter just expired)
+                count = 1 if cache.add(key, 1, timeout=period + 1) else cache.incr(key)
         except Exception:  # the cache is down: serve rather than fail every request
             logger.exception("throttle cache unavailable; not throttling")
             return True
@@ -228,43 +227,26 @@ class FeedbackThrottle(RateThrottle):
     anon_scope, user_scope = "feedback", "feedback"
 
 
-# --- permissions and sessions -------------------------------------------------------------------
-
-
-def current_session_key(request):
-    """The caller's session key, checked against the session store (a forged cookie gives None)."""
-    session = request.session
-    session.get("_", None)  # loads the session; an unknown key is dropped
-    return session.session_key
-
-
-def ensure_session_key(request):
-    """A session for an anonymous drawer, so they can later see their drawing and say what it was."""
-    key = current_session_key(request)
-    if not key:
-        request.session["drew"] = True
-        request.session.save()
-        key = request.session.session_key
-    return key
+# --- permissions ------------------------------------------------------------------------------------
 
 
 class IsStaffOrDrew(permissions.BasePermission):
-    """Staff, or the session that made the drawing."""
+    """Staff, or the browser that made the drawing (its drawer cookie)."""
 
     message = "Only staff or the person who made this drawing may see it."
 
     def has_object_permission(self, request, view, obj):
         if request.user and request.user.is_staff:
             return True
-        key = current_session_key(request)
+        key = drawer_key(request)
         return bool(key) and obj.session_key == key
 
 
 class DrewIt(IsStaffOrDrew):
-    message = "Only the person who made this drawing (same session) can give feedback."
+    message = "Only the person who made this drawing (same browser) can give feedback."
 
     def has_object_permission(self, request, view, obj):
-        key = current_session_key(request)
+        key = drawer_key(request)
         return bool(key) and obj.session_key == key
 
 
@@ -297,8 +279,12 @@ class PredictView(JsonErrorsMixin, APIView):
     def post(self, request):
         serializer = PredictSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        drawing = serializer.save(session_key=ensure_session_key(request))  # predictions come back with it
-        return Response(DrawingSerializer(drawing, context={"request": request}).data, status=status.HTTP_201_CREATED)
+        key = drawer_key(request)
+        drawing = serializer.save(session_key=key or new_drawer_key())  # predictions come back with it
+        response = Response(
+            DrawingSerializer(drawing, context={"request": request}).data, status=status.HTTP_201_CREATED
+        )
+        return response if key else remember_drawer(response, drawing.session_key)
 
 
 class PayloadTooLarge(exceptions.APIException):
@@ -361,8 +347,8 @@ class DrawingViewSet(JsonErrorsMixin, mixins.ListModelMixin, mixins.RetrieveMode
     @extend_schema(responses={200: DrawingListSerializer(many=True), **errors(400, 404)}, auth=[{}])
     @action(detail=False)
     def mine(self, request):
-        """This session's drawings, newest first (the drawing page's "recent drawings")."""
-        qs = self.get_queryset().of_session(current_session_key(request)).defer("image", "model_input")
+        """This browser's drawings, newest first (the drawing page's "recent drawings")."""
+        qs = self.get_queryset().of_session(drawer_key(request)).defer("image", "model_input")
         page = self.paginate_queryset(qs)
         return self.get_paginated_response(DrawingListSerializer(page, many=True, context={"request": request}).data)
 

@@ -67,19 +67,21 @@ class DrawingManager(models.Manager.from_queryset(DrawingQuerySet)):
                 session_key=session_key or "",
                 agree=len(digits) == 1,
             )
-            predictions = []
-            for name in MODEL_NAMES:
-                answer = answers[name]
-                prediction = Prediction.objects.create(
-                    drawing=drawing,
-                    model_name=name,
-                    model_version=answer.model_version,
-                    digit=int(answer.digit),
-                    probabilities=[float(p) for p in answer.probabilities],
-                    confidence=float(answer.confidence),
-                    time_ms=float(answer.time_ms),
-                )
-                predictions.append(prediction)
+            # One INSERT for both rows: a round trip less per request than two creates.
+            predictions = Prediction.objects.bulk_create(
+                [
+                    Prediction(
+                        drawing=drawing,
+                        model_name=name,
+                        model_version=answers[name].model_version,
+                        digit=int(answers[name].digit),
+                        probabilities=[float(p) for p in answers[name].probabilities],
+                        confidence=float(answers[name].confidence),
+                        time_ms=float(answers[name].time_ms),
+                    )
+                    for name in MODEL_NAMES
+                ]
+            )
         drawing.remember_predictions(predictions)
         return drawing
 

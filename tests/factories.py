@@ -38,3 +38,16 @@ def make_drawing(keras=7, custom=7, keras_conf=0.9, custom_conf=0.9, label=None,
     if label is not None:
         drawing.set_label(label, source=label_source)
     return drawing
+
+
+def drawer_client(key=None):
+    """An API client carrying a valid signed drawer cookie (as a browser that drew before); ``.key`` is its key."""
+    from django.http import HttpResponse
+    from rest_framework.test import APIClient
+
+    from recognizer.drawer import COOKIE, new_drawer_key, remember_drawer
+
+    client = APIClient()
+    client.key = key or new_drawer_key()
+    client.cookies[COOKIE] = remember_drawer(HttpResponse(), client.key).cookies[COOKIE].value
+    return client

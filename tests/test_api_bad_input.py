@@ -15,7 +15,7 @@ from rest_framework.test import APIClient
 
 from recognizer.models import Drawing, Prediction
 from tests import api_images as im
-from tests.factories import make_drawing
+from tests.factories import drawer_client, make_drawing
 
 pytestmark = pytest.mark.django_db
 
@@ -205,13 +205,9 @@ def ctx(settings, django_user_model):
     c.staff.force_authenticate(staff_user)
     c.plain = APIClient()
     c.plain.force_authenticate(plain_user)
-    # The drawing belongs to the "owner" client's session.
-    c.owner = APIClient()
-    session = c.owner.session
-    session["drew"] = True
-    session.save()
-    c.owner.cookies["sessionid"] = session.session_key
-    c.drawing = make_drawing(session_key=session.session_key, label=5, label_source="user")
+    # The drawing belongs to the "owner" client (its drawer cookie).
+    c.owner = drawer_client()
+    c.drawing = make_drawing(session_key=c.owner.key, label=5, label_source="user")
     yield c
     cache.clear()
 

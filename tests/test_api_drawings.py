@@ -12,7 +12,7 @@ from rest_framework.test import APIClient
 
 from recognizer.models import Drawing
 from tests import api_images as im
-from tests.factories import make_drawing
+from tests.factories import drawer_client, make_drawing
 
 pytestmark = pytest.mark.django_db
 
@@ -23,13 +23,6 @@ def staff(django_user_model):
     client = APIClient()
     client.force_authenticate(user)
     client.user = user
-    return client
-
-
-def session_client():
-    """A browser-like client with a saved session; ``.key`` is its session key."""
-    client = APIClient()
-    client.key = client.session.session_key
     return client
 
 
@@ -123,7 +116,7 @@ def test_list_does_not_read_the_image_blobs(staff):
 
 
 def test_detail_for_staff_and_for_the_session_that_drew_it(staff):
-    owner = session_client()
+    owner = drawer_client()
     drawing = make_drawing(keras=3, custom=8, session_key=owner.key)
     for client in (staff, owner):
         body = client.get(f"/api/drawings/{drawing.pk}/").json()
@@ -133,14 +126,15 @@ def test_detail_for_staff_and_for_the_session_that_drew_it(staff):
         assert body["agree"] is False
         assert body["label"] is None
         assert body["input"].startswith("data:image/png;base64,")
-    stranger = session_client()
+    stranger = drawer_client()
     # Not signed in, not the owner: 401 (signing in as staff would help).
     assert stranger.get(f"/api/drawings/{drawing.pk}/").status_code == 401
-    # A made-up session cookie with the right value is not enough: the session must exist.
-    forged = APIClient()
-    forged.cookies["sessionid"] = "x" * 32
+    # A made-up drawer cookie with the right key is not enough: it must carry our signature.
     unowned = make_drawing(session_key="x" * 32)
-    assert forged.get(f"/api/drawings/{unowned.pk}/").status_code == 401
+    for value in ["x" * 32, "x" * 32 + ":1tYq3c:forgedsignature", drawer_client("y" * 32).cookies["drawer"].value]:
+        forged = APIClient()
+        forged.cookies["drawer"] = value
+        assert forged.get(f"/api/drawings/{unowned.pk}/").status_code == 401, value
 
 
 def test_pictures(staff):
@@ -203,7 +197,7 @@ def test_token_and_basic_auth_for_staff(django_user_model):
 
 
 def test_feedback_from_the_person_who_drew_it():
-    owner = session_client()
+    owner = drawer_client()
     drawing = make_drawing(keras=1, custom=7, session_key=owner.key)
     response = owner.post(f"/api/drawings/{drawing.pk}/feedback/", {"label": 7}, format="json")
     assert response.status_code == 200, response.content
@@ -215,7 +209,7 @@ def test_feedback_from_the_person_who_drew_it():
 
 
 def test_feedback_never_overwrites_a_staff_label():
-    owner = session_client()
+    owner = drawer_client()
     drawing = make_drawing(session_key=owner.key, label=4)
     response = owner.post(f"/api/drawings/{drawing.pk}/feedback/", {"label": 9}, format="json")
     assert response.status_code == 409
@@ -224,8 +218,8 @@ def test_feedback_never_overwrites_a_staff_label():
     assert (drawing.label, drawing.label_source) == (4, "staff")
 
 
-def test_mine_lists_only_this_sessions_drawings():
-    owner, other = session_client(), session_client()
+def test_mine_lists_only_this_browsers_drawings():
+    owner, other = drawer_client(), drawer_client()
     mine = [make_drawing(session_key=owner.key) for _ in range(2)]
     make_drawing(session_key=other.key)
     make_drawing()

@@ -5,6 +5,7 @@ import io
 
 import numpy as np
 import pytest
+from django.contrib.sessions.models import Session
 from django.core.cache import cache
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -89,26 +90,38 @@ def test_jpeg_and_webp(fmt, mime):
     assert check_answer(response.json(), original).image_type == mime
 
 
-def test_one_insert_for_the_drawing_and_one_per_prediction():
+@pytest.mark.parametrize("returning", [False, True], ids=["first-visit", "returning-drawer"])
+def test_one_insert_for_the_drawing_and_one_for_both_predictions(returning):
     client = APIClient()
-    client.post(PREDICT, {"image": im.data_url(im.png(im.ONE))}, format="json")  # session now exists
+    if returning:
+        client.post(PREDICT, {"image": im.data_url(im.png(im.ONE))}, format="json")  # now holds a drawer cookie
     with CaptureQueriesContext(connection) as captured:
         response = client.post(PREDICT, {"image": im.data_url(im.png(im.SEVEN))}, format="json")
     assert response.status_code == 201
-    inserts = [q["sql"] for q in captured if q["sql"].lstrip().upper().startswith("INSERT")]
-    assert len([q for q in inserts if '"recognizer_drawing"' in q]) == 1
-    assert len([q for q in inserts if '"recognizer_prediction"' in q]) == 2
-    assert len(inserts) == 3  # nothing else (the session already existed)
-    assert (Drawing.objects.count(), Prediction.objects.count()) == (2, 4)
+    writes = [q["sql"] for q in captured if q["sql"].lstrip().upper().startswith(("INSERT", "UPDATE", "DELETE"))]
+    assert len([q for q in writes if '"recognizer_drawing"' in q]) == 1
+    assert len([q for q in writes if '"recognizer_prediction"' in q]) == 1  # both rows in one statement
+    assert len(writes) == 2, writes  # nothing else: no session row, first visit or not
+    reads = [q["sql"] for q in captured if q["sql"].lstrip().upper().startswith("SELECT")]
+    assert reads == []  # the answer is built from what was written
+    assert Prediction.objects.filter(drawing_id=response.json()["id"]).count() == 2
+    assert (Drawing.objects.count(), Prediction.objects.count()) == (1 + returning, 2 + 2 * returning)
 
 
 def test_the_person_who_drew_it_can_see_it_and_say_what_it_was():
     client = APIClient()
     body = client.post(PREDICT, {"image": im.data_url(im.png(im.SEVEN))}, format="json").json()
-    assert client.cookies.get("sessionid"), "an anonymous drawer gets a session"
+    assert client.cookies.get("drawer"), "an anonymous drawer gets a signed drawer cookie"
+    assert not client.cookies.get("sessionid") and Session.objects.count() == 0, "and no session row"
+    again = client.post(PREDICT, {"image": im.data_url(im.png(im.ONE))}, format="json")
+    assert "drawer" not in again.cookies  # the cookie it sent back is kept, not replaced
+    assert Drawing.objects.get(pk=again.json()["id"]).session_key == Drawing.objects.get(pk=body["id"]).session_key
     assert client.get(body["url"]).json()["id"] == body["id"]
     assert client.get(f"/api/drawings/{body['id']}/input.png").status_code == 200
-    assert [row["id"] for row in client.get("/api/drawings/mine/").json()["results"]] == [body["id"]]
+    assert [row["id"] for row in client.get("/api/drawings/mine/").json()["results"]] == [
+        again.json()["id"],
+        body["id"],
+    ]
     response = client.post(f"/api/drawings/{body['id']}/feedback/", {"label": 7}, format="json")
     assert response.status_code == 200 and response.json()["label"] == 7
     # Another person cannot.

@@ -1,7 +1,6 @@
-from unittest import mock
-
 import pytest
-from django.db import IntegrityError
+from django.db import IntegrityError, connection
+from django.test.utils import CaptureQueriesContext
 
 from recognizer.models import Drawing, Prediction
 from tests.factories import answer, make_drawing
@@ -26,20 +25,14 @@ def test_agreement_is_recorded():
     assert make_drawing(keras=1, custom=1).agree is True
 
 
-def test_failure_on_second_prediction_leaves_nothing():
-    real_create = Prediction.objects.create
-    calls = []
-
-    def failing_create(**kwargs):
-        calls.append(kwargs["model_name"])
-        if len(calls) == 2:
-            raise IntegrityError("disk full while saving the second prediction")
-        return real_create(**kwargs)
-
-    with mock.patch.object(Prediction.objects, "create", side_effect=failing_create):
+def test_failure_after_the_drawing_was_inserted_leaves_nothing():
+    # A digit of -1 passes Python but not the database's CHECK (digit >= 0): the predictions' INSERT fails
+    # after the drawing's INSERT went through, so only the transaction keeps the drawing from being left alone.
+    with CaptureQueriesContext(connection) as captured:
         with pytest.raises(IntegrityError):
-            make_drawing()
-    assert calls == ["keras", "custom"]
+            make_drawing(keras=3, custom=-1)
+    inserts = [q["sql"] for q in captured if q["sql"].lstrip().upper().startswith("INSERT")]
+    assert ['"recognizer_drawing"' in q for q in inserts] == [True, False]  # drawing, then the predictions
     assert Drawing.objects.count() == 0
     assert Prediction.objects.count() == 0
 

@@ -60,8 +60,9 @@ def check_stored(visit, drawing_id, sent_png, answers):
     assert {p.model_name: p.digit for p in drawing.predictions.all()} == answers
     assert drawing.source == "web"
     assert bytes(drawing.image) == sent_png
-    session = next(c["value"] for c in visit.context.cookies() if c["name"] == "sessionid")
-    assert drawing.session_key == session
+    cookie = next(c for c in visit.context.cookies() if c["name"] == "drawer")
+    assert drawing.session_key and cookie["value"].startswith(drawing.session_key + ":")  # key:timestamp:signature
+    assert cookie["httpOnly"] and cookie["sameSite"] == "Lax"
     return drawing
 
 
