@@ -205,7 +205,7 @@ def predict_body(png):
 
 class Client:
     """One person at the drawing page: a keep-alive connection (reopened after a connection error) and the
-    session cookie the server sets, sent back on every later request as the browser does."""
+    drawer cookie the server sets, sent back on every later request as the browser does."""
 
     def __init__(self, port, timeout=30.0):
         self.port = port
@@ -396,6 +396,7 @@ def check_writes(database_url, run, *, retries_may_duplicate=False):
             " FROM recognizer_drawing d LEFT JOIN recognizer_prediction p ON p.drawing_id = d.id GROUP BY d.id"
         ).fetchall()
         sessions = conn.execute("SELECT count(*) FROM django_session").fetchone()[0]
+        drawer_keys = conn.execute("SELECT count(DISTINCT session_key) FROM recognizer_drawing").fetchone()[0]
         orphans = conn.execute(
             "SELECT count(*) FROM recognizer_prediction p"
             " WHERE NOT EXISTS (SELECT 1 FROM recognizer_drawing d WHERE d.id = p.drawing_id)"
@@ -409,15 +410,19 @@ def check_writes(database_url, run, *, retries_may_duplicate=False):
         "without_both_predictions": sorted(i for i, m in stored.items() if m != ["custom", "keras"]),
         "orphan_predictions": [orphans] if orphans else [],
         "unanswered_drawings": [] if retries_may_duplicate and len(extra) <= run.retried else extra,
-        # One session per client (its cookie comes back); a retried first request may have saved one more.
-        "extra_sessions": [sessions] if sessions > run.clients + (run.retried if retries_may_duplicate else 0) else [],
+        # A predict writes no session row; each client keeps the drawer cookie of its first answer, so its drawings
+        # share one key (a retried first request may have been stored under a key whose answer was lost).
+        "session_rows": [sessions] if sessions else [],
+        "extra_drawer_keys": (
+            [drawer_keys] if drawer_keys > run.clients + (run.retried if retries_may_duplicate else 0) else []
+        ),
     }
     summary = {
         "stored": len(stored),
         "answered": len(answered),
         "extra": len(extra),
         "retried": run.retried,
-        "sessions": sessions,
+        "drawer_keys": drawer_keys,
     }
     return problems, summary
 

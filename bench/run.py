@@ -166,6 +166,19 @@ def worker_cpu_s(server):
     return total
 
 
+def services_cpu_s():
+    """CPU seconds used so far by this machine's PostgreSQL and Redis processes (all of them)."""
+    total = 0.0
+    for proc in psutil.process_iter(["name"]):
+        if (proc.info["name"] or "").startswith(("postgres", "redis-server")):
+            try:
+                times = proc.cpu_times()
+                total += times.user + times.system
+            except psutil.Error:
+                pass
+    return total
+
+
 def serve_and_measure(name, env, bodies, levels, requests, workers, tmp, say):
     server = harness.Server(env, Path(tmp) / f"{name}.log")
     out = {"name": name, "levels": []}
@@ -180,9 +193,11 @@ def serve_and_measure(name, env, bodies, levels, requests, workers, tmp, say):
         out["memory"] = memory_of(server)
         for c in levels:
             n = requests(c)
-            cpu_before = worker_cpu_s(server)
+            # Where the CPU goes: gunicorn, the database and cache, and the client threads (this process).
+            before = worker_cpu_s(server), services_cpu_s(), time.process_time()
             run = harness.run_load(server.port, bodies, total=n, concurrency=c, deadline_s=180)
-            cpu_used = worker_cpu_s(server) - cpu_before
+            after = worker_cpu_s(server), services_cpu_s(), time.process_time()
+            cpu_used, services_used, client_used = (a - b for a, b in zip(after, before, strict=True))
             latencies = [r.latency_s for r in run.results if r.status == 201]
             level = {
                 "concurrency": c,
@@ -191,6 +206,8 @@ def serve_and_measure(name, env, bodies, levels, requests, workers, tmp, say):
                 "errors": len(run.errors),
                 "rps": len(latencies) / run.wall_s if run.wall_s else 0.0,
                 "cpu_ms": 1000 * cpu_used / n if n else float("nan"),
+                "services_cpu_ms": 1000 * services_used / n if n else float("nan"),
+                "client_cpu_ms": 1000 * client_used / n if n else float("nan"),
                 "pct": percentiles(latencies),
                 "error_samples": sorted({(r.status, r.error[:80]) for r in run.errors})[:3],
             }
@@ -198,7 +215,8 @@ def serve_and_measure(name, env, bodies, levels, requests, workers, tmp, say):
             say(
                 f"  {name:<9} c={c:<3} {level['rps']:7.1f} req/s  p50 {fmt(level['pct'][50])} ms  "
                 f"p95 {fmt(level['pct'][95])}  p99 {fmt(level['pct'][99])}  errors {level['errors']}  "
-                f"CPU {fmt(level['cpu_ms'])} ms/req"
+                f"CPU ms/req: gunicorn {fmt(level['cpu_ms'])}, PostgreSQL+Redis {fmt(level['services_cpu_ms'])}, "
+                f"client {fmt(level['client_cpu_ms'])}"
             )
         out["memory_after"] = memory_of(server)
     return out
@@ -304,7 +322,7 @@ def report(ctx):
         "## Over HTTP: POST /api/predict/ (predict and store) vs the baseline",
         "",
         table(
-            ["server", "clients", "requests", "req/s", "p50 ms", "p95 ms", "p99 ms", "errors", "gunicorn CPU ms/req"],
+            ["server", "clients", "requests", "req/s", "p50 ms", "p95 ms", "p99 ms", "errors"],
             [
                 [
                     s["name"],
@@ -315,10 +333,31 @@ def report(ctx):
                     fmt(lv["pct"][95]),
                     fmt(lv["pct"][99]),
                     lv["errors"],
-                    fmt(lv["cpu_ms"]),
                 ]
                 for s in (app, base)
                 for lv in s["levels"]
+            ],
+        ),
+        "",
+        "CPU per request, measured around each run: the gunicorn processes, PostgreSQL and Redis (all their processes "
+        "on this machine), and the client threads. On a saturated machine req/s cannot exceed "
+        f"{os.cpu_count()} cores ÷ their sum, the ceiling column.",
+        "",
+        table(
+            ["server", "clients", "gunicorn ms", "PostgreSQL + Redis ms", "client ms", "sum ms", "ceiling req/s"],
+            [
+                [
+                    s["name"],
+                    lv["concurrency"],
+                    fmt(lv["cpu_ms"], 2),
+                    fmt(lv["services_cpu_ms"], 2),
+                    fmt(lv["client_cpu_ms"], 2),
+                    fmt(total, 2),
+                    fmt(1000 * os.cpu_count() / total if total else float("nan"), 0),
+                ]
+                for s in (app, base)
+                for lv in s["levels"]
+                for total in [lv["cpu_ms"] + lv["services_cpu_ms"] + lv["client_cpu_ms"]]
             ],
         ),
         "",

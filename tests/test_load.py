@@ -52,6 +52,7 @@ def test_every_answer_is_one_drawing_with_two_predictions(served, bodies):
     assert [(r.status, r.error) for r in run.errors] == []
     assert problems == {k: [] for k in problems}
     assert summary["stored"] == summary["answered"] == REQUESTS
+    assert summary["drawer_keys"] == THREADS  # each client's drawings under the one drawer cookie it was given
 
 
 def test_a_worker_killed_mid_run_leaves_no_half_written_drawing(served, bodies):
