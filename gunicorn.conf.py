@@ -9,6 +9,7 @@ does not exist in the child, whose first prediction then hangs for ever (measure
 threads (also measured), so that much is safe to share. A worker only takes requests once its models are warm.
 """
 
+import gc
 import os
 import sys
 import threading
@@ -87,6 +88,10 @@ def pre_fork(server, worker):
         from django.db import connections
 
         connections.close_all()
+    # Move everything the master built into the collector's permanent generation: a worker's collections then never
+    # write to those objects' headers, so their pages stay shared instead of being copied into every worker
+    # (measured: worker USS 145 -> 95 MiB).
+    gc.freeze()
 
 
 def post_worker_init(worker):

@@ -212,11 +212,14 @@ class Client:
         self.timeout = timeout
         self.conn = None
         self.cookies = {}
+        self.replayed = False
 
-    def post(self, path, body):
+    def post(self, path, body, idempotency_key=None):
         if self.conn is None:
             self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=self.timeout)
         headers = {"Content-Type": "application/json"}
+        if idempotency_key:
+            headers["Idempotency-Key"] = idempotency_key
         if self.cookies:
             headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
         try:
@@ -229,6 +232,7 @@ class Client:
         for header in response.headers.get_all("Set-Cookie") or []:
             name, _, value = header.split(";", 1)[0].partition("=")
             self.cookies[name.strip()] = value.strip()
+        self.replayed = response.headers.get("Idempotent-Replayed") == "true"
         return response.status, payload
 
     def close(self):
@@ -263,6 +267,7 @@ class Result:
     latency_s: float = 0.0
     drawing_id: int | None = None
     attempts: int = 0
+    replayed: bool = False  # the server answered a retry with the drawing an earlier attempt stored
     error: str = ""
 
 
@@ -273,6 +278,7 @@ class LoadRun:
     killed_pid: int | None = None
     timed_out: bool = False
     clients: int = 0
+    idempotent: bool = False  # every request carried an Idempotency-Key (the same one on each retry)
 
     @property
     def created_ids(self):
@@ -285,6 +291,10 @@ class LoadRun:
 
     def count(self, status):
         return sum(1 for r in self.results if r.status == status)
+
+    @property
+    def replayed(self):
+        return sum(1 for r in self.results if r.replayed)
 
     @property
     def errors(self):
@@ -301,13 +311,16 @@ def run_load(
     max_attempts=1,
     kill_after=None,
     server=None,
+    idempotency_keys=False,
 ):
     """Send ``total`` predictions from ``concurrency`` threads, cycling through ``bodies``.
 
     ``max_attempts`` > 1 retries a request on connection errors (never on an HTTP answer). ``kill_after``: once that
-    many requests have finished, SIGKILL one of ``server``'s workers.
+    many requests have finished, SIGKILL one of ``server``'s workers. ``idempotency_keys``: each request sends its
+    own Idempotency-Key, the same on every retry, as a careful client does.
     """
-    run = LoadRun(results=[Result(i) for i in range(total)], clients=concurrency)
+    run = LoadRun(results=[Result(i) for i in range(total)], clients=concurrency, idempotent=idempotency_keys)
+    run_tag = secrets.token_hex(6)
     next_index = iter(range(total))
     lock = threading.Lock()
     finished = [0]
@@ -328,12 +341,13 @@ def run_load(
                 while result.attempts < max_attempts and time.monotonic() < stop_at:
                     result.attempts += 1
                     try:
-                        status, payload = client.post(PREDICT_PATH, body)
+                        key = f"load-{run_tag}-{i}" if idempotency_keys else None
+                        status, payload = client.post(PREDICT_PATH, body, idempotency_key=key)
                     except RETRYABLE as exc:
                         result.error = f"{type(exc).__name__}: {exc}"
                         time.sleep(min(0.05 * result.attempts, 0.5))
                         continue
-                    result.status = status
+                    result.status, result.replayed = status, client.replayed
                     if status == 201:
                         try:
                             result.drawing_id = json.loads(payload)["id"]
@@ -382,14 +396,16 @@ def run_load(
     return run
 
 
-def check_writes(database_url, run, *, retries_may_duplicate=False):
+def check_writes(database_url, run):
     """Compare what the server answered with what PostgreSQL holds.
 
     Returns a dict of problems (empty lists when all is well). Every 201 must name exactly one drawing with exactly
-    one keras and one custom prediction, and no drawing may lack either. Without retries nothing else may have been
-    written; with retries, a request whose answer was lost may have been stored once more than answered, so up to
-    ``run.retried`` extra drawings are allowed, each complete.
+    one keras and one custom prediction, and no drawing may lack either. Nothing else may have been written, with one
+    exception: when clients retried *without* an Idempotency-Key, a request whose answer was lost may have been stored
+    once more than answered, so up to ``run.retried`` extra drawings are allowed, each complete. With keys, a retry
+    gets the drawing already stored: exactly once.
     """
+    duplicates_allowed = 0 if run.idempotent else run.retried
     with psycopg.connect(database_url) as conn:
         rows = conn.execute(
             "SELECT d.id, array_agg(p.model_name ORDER BY p.model_name) FILTER (WHERE p.id IS NOT NULL)"
@@ -409,19 +425,18 @@ def check_writes(database_url, run, *, retries_may_duplicate=False):
         "answered_but_missing": sorted(set(answered) - set(stored)),
         "without_both_predictions": sorted(i for i, m in stored.items() if m != ["custom", "keras"]),
         "orphan_predictions": [orphans] if orphans else [],
-        "unanswered_drawings": [] if retries_may_duplicate and len(extra) <= run.retried else extra,
+        "unanswered_drawings": [] if len(extra) <= duplicates_allowed else extra,
         # A predict writes no session row; each client keeps the drawer cookie of its first answer, so its drawings
         # share one key (a retried first request may have been stored under a key whose answer was lost).
         "session_rows": [sessions] if sessions else [],
-        "extra_drawer_keys": (
-            [drawer_keys] if drawer_keys > run.clients + (run.retried if retries_may_duplicate else 0) else []
-        ),
+        "extra_drawer_keys": ([drawer_keys] if drawer_keys > run.clients + duplicates_allowed else []),
     }
     summary = {
         "stored": len(stored),
         "answered": len(answered),
         "extra": len(extra),
         "retried": run.retried,
+        "replayed": run.replayed,
         "drawer_keys": drawer_keys,
     }
     return problems, summary

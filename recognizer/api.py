@@ -15,7 +15,7 @@ from django.http import Http404, HttpResponse, JsonResponse, StreamingHttpRespon
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import exceptions, mixins, permissions, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.negotiation import DefaultContentNegotiation
@@ -27,7 +27,7 @@ from rest_framework.throttling import BaseThrottle
 from rest_framework.views import APIView, set_rollback
 
 from . import export
-from .drawer import drawer_key, new_drawer_key, remember_drawer
+from .drawer import drawer_key, remember_drawer
 from .models import Drawing
 from .serializers import (
     DrawingFilterSerializer,
@@ -38,6 +38,7 @@ from .serializers import (
     FeedbackSerializer,
     LabelSerializer,
     PredictSerializer,
+    idempotency_key,
 )
 
 logger = logging.getLogger(__name__)
@@ -153,7 +154,7 @@ def errors(*codes):
         401: "Not authenticated.",
         403: "Not allowed.",
         404: "No such drawing.",
-        409: "Already labeled by staff.",
+        409: "Conflict: already labeled by staff, or an Idempotency-Key reused for a different drawing.",
         413: "Body too large.",
         415: "Unsupported image or body type.",
         422: "Nothing drawn.",
@@ -273,18 +274,31 @@ class PredictView(JsonErrorsMixin, APIView):
     @extend_schema(
         operation_id="predict",
         request={"application/json": PredictSerializer, "multipart/form-data": PredictSerializer},
-        responses={201: DrawingSerializer, **errors(400, 413, 415, 422, 429, 503)},
+        parameters=[
+            OpenApiParameter(
+                "Idempotency-Key",
+                OpenApiTypes.STR,
+                OpenApiParameter.HEADER,
+                description="A random key (e.g. a UUID) per drawing, 1-64 characters of A-Z a-z 0-9 . _ : -. "
+                "Sending the same drawing again with the same key (a retry after a lost answer) answers the drawing "
+                "stored the first time, with the header Idempotent-Replayed: true, instead of storing it twice.",
+            )
+        ],
+        responses={201: DrawingSerializer, **errors(400, 409, 413, 415, 422, 429, 503)},
         auth=[{}],
     )
     def post(self, request):
+        key = idempotency_key(request)  # a bad header is refused before any work
         serializer = PredictSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        key = drawer_key(request)
-        drawing = serializer.save(session_key=key or new_drawer_key())  # predictions come back with it
+        drawer = drawer_key(request)
+        drawing = serializer.save(drawer_key=drawer, idempotency_key=key)  # predictions come back with it
         response = Response(
             DrawingSerializer(drawing, context={"request": request}).data, status=status.HTTP_201_CREATED
         )
-        return response if key else remember_drawer(response, drawing.session_key)
+        if drawing.replayed:
+            response["Idempotent-Replayed"] = "true"
+        return response if drawer else remember_drawer(response, drawing.session_key)
 
 
 class PayloadTooLarge(exceptions.APIException):

@@ -6,7 +6,7 @@ transaction, so the database never holds a drawing without both answers.
 
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
-from django.db import models, transaction
+from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 
 MODEL_NAMES = ("keras", "custom")
@@ -43,6 +43,7 @@ class DrawingManager(models.Manager.from_queryset(DrawingQuerySet)):
         source="api",
         session_key="",
         image_type="image/png",
+        idempotency_key=None,
     ):
         """Store one drawing and every model's answer in a single transaction.
 
@@ -66,6 +67,7 @@ class DrawingManager(models.Manager.from_queryset(DrawingQuerySet)):
                 source=source,
                 session_key=session_key or "",
                 agree=len(digits) == 1,
+                idempotency_key=idempotency_key or None,
             )
             # One INSERT for both rows: a round trip less per request than two creates.
             predictions = Prediction.objects.bulk_create(
@@ -84,6 +86,23 @@ class DrawingManager(models.Manager.from_queryset(DrawingQuerySet)):
             )
         drawing.remember_predictions(predictions)
         return drawing
+
+    def record_once(self, idempotency_key, **fields):
+        """``record()``, unless a drawing with this idempotency key exists: then that one. ``(drawing, created)``.
+
+        The unique column decides, not a read before the write, so two racing requests with one key store one
+        drawing and the first attempt costs no extra query. A client retrying after a lost answer gets the drawing
+        its first attempt stored instead of a second copy.
+        """
+        if not idempotency_key:
+            return self.record(**fields), True
+        try:
+            return self.record(idempotency_key=idempotency_key, **fields), True
+        except IntegrityError:
+            existing = self.with_predictions().filter(idempotency_key=idempotency_key).first()
+            if existing is None:  # some other constraint failed
+                raise
+            return existing, False
 
 
 class Drawing(models.Model):
@@ -105,6 +124,8 @@ class Drawing(models.Model):
     session_key = models.CharField(max_length=64, blank=True, default="", db_index=True)
     # Denormalised from the predictions so the disagreement filter is an index lookup.
     agree = models.BooleanField(null=True)
+    # The client's Idempotency-Key header: a retried predict returns this drawing instead of storing another.
+    idempotency_key = models.CharField(max_length=64, null=True, blank=True, unique=True, editable=False)
 
     label = models.PositiveSmallIntegerField(
         null=True, blank=True, validators=[MinValueValidator(0), MaxValueValidator(9)]

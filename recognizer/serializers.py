@@ -161,22 +161,53 @@ class PredictSerializer(serializers.Serializer):
         return {"data": raw, "content_type": mime, "model_input": x}
 
     def create(self, validated_data):
+        """Predict and store; with an ``idempotency_key``, a repeat of an earlier request answers its drawing.
+
+        ``save(drawer_key=..., idempotency_key=...)``: the caller's drawer key (None: a new one is made) and the
+        request's Idempotency-Key (None: none sent). The drawing returned has ``replayed`` set.
+        """
         from . import inference  # TensorFlow loads on first prediction, not when Django starts
+        from .drawer import new_drawer_key
 
         image = validated_data["image"]
+        drawer = validated_data.get("drawer_key")
         try:
             answers = inference.predict_both(image["model_input"])
         except inference.ModelsUnavailable as exc:
             raise ApiError("models_unavailable", str(exc), status.HTTP_503_SERVICE_UNAVAILABLE) from exc
-        return Drawing.objects.record(
+        drawing, created = Drawing.objects.record_once(
+            validated_data.get("idempotency_key"),
             image=image["data"],
             image_type=image["content_type"],
             model_input=preprocess.input_to_bytes(image["model_input"]),
             preprocess_version=preprocess.PREPROCESS_VERSION,
             answers=answers,
             source=validated_data.get("source", Drawing.Source.API),
-            session_key=validated_data.get("session_key", ""),
+            session_key=drawer or new_drawer_key(),
         )
+        if not created and (bytes(drawing.image) != image["data"] or (drawer and drawer != drawing.session_key)):
+            raise ApiError(
+                "idempotency_key_reused",
+                "This Idempotency-Key was already used for a different drawing; send a new key for a new drawing.",
+                status.HTTP_409_CONFLICT,
+            )
+        drawing.replayed = not created
+        return drawing
+
+
+IDEMPOTENCY_KEY = re.compile(r"[A-Za-z0-9._:-]{1,64}")
+
+
+def idempotency_key(request):
+    """The request's Idempotency-Key header (None when absent); 400 when it is not 1-64 safe characters."""
+    value = request.headers.get("Idempotency-Key")
+    if value is None:
+        return None
+    if not IDEMPOTENCY_KEY.fullmatch(value):
+        raise ApiError(
+            "invalid_idempotency_key", "Idempotency-Key must be 1 to 64 characters from A-Z a-z 0-9 . _ : -."
+        )
+    return value
 
 
 class DigitField(serializers.Field):

@@ -55,7 +55,8 @@ def test_every_answer_is_one_drawing_with_two_predictions(served, bodies):
     assert summary["drawer_keys"] == THREADS  # each client's drawings under the one drawer cookie it was given
 
 
-def test_a_worker_killed_mid_run_leaves_no_half_written_drawing(served, bodies):
+@pytest.mark.parametrize("keys", [False, True], ids=["plain-retries", "idempotency-keys"])
+def test_a_worker_killed_mid_run_leaves_no_half_written_drawing(served, bodies, keys):
     server, url = served
     harness.clear_drawings(url)
     before = {p.pid for p in server.workers()}
@@ -69,8 +70,9 @@ def test_a_worker_killed_mid_run_leaves_no_half_written_drawing(served, bodies):
         max_attempts=20,
         kill_after=REQUESTS // 3,
         server=server,
+        idempotency_keys=keys,
     )
-    problems, summary = harness.check_writes(url, run, retries_may_duplicate=True)
+    problems, summary = harness.check_writes(url, run)
 
     assert run.killed_pid in before
     assert not run.timed_out
@@ -78,7 +80,11 @@ def test_a_worker_killed_mid_run_leaves_no_half_written_drawing(served, bodies):
     assert [(r.status, r.error) for r in run.errors] == []
     assert problems == {k: [] for k in problems}
     assert summary["answered"] == REQUESTS
-    assert REQUESTS <= summary["stored"] <= REQUESTS + run.retried
-    # The master replaced the killed worker.
+    if keys:  # a retry whose first attempt was stored got that drawing back: exactly once
+        assert summary["stored"] == REQUESTS
+        assert summary["replayed"] <= run.retried
+    else:  # a retry whose first attempt was stored stores it again (complete, never half)
+        assert REQUESTS <= summary["stored"] <= REQUESTS + run.retried
+    # The master replaced the killed worker (ready for the next test).
     assert server.wait_for_workers(WORKERS, 60)
     assert run.killed_pid not in {p.pid for p in server.workers()}

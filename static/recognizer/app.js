@@ -175,8 +175,8 @@
     return m ? decodeURIComponent(m[1]) : "";
   }
 
-  async function api(url, { method = "GET", body } = {}) {
-    const headers = { Accept: "application/json" };
+  async function api(url, { method = "GET", body, extraHeaders = {} } = {}) {
+    const headers = { Accept: "application/json", ...extraHeaders };
     if (body !== undefined) {
       headers["Content-Type"] = "application/json";
       headers["X-CSRFToken"] = csrfToken();
@@ -246,6 +246,9 @@
 
   let inFlight = false;
   let shown = null; // {id, version, agree, digits: {model: digit}}
+  // One Idempotency-Key per drawing version: pressing Recognise again after a lost answer (offline, timeout) returns
+  // the drawing the server already stored instead of storing it twice.
+  const pageKey = Array.from(crypto.getRandomValues(new Uint8Array(12)), (b) => b.toString(16).padStart(2, "0")).join("");
 
   function setBusy(busy) {
     inFlight = busy;
@@ -270,7 +273,11 @@
     say("Recognising…");
     const sentVersion = version;
     try {
-      const { res, data } = await api(urls.predict, { method: "POST", body: { image: exportImage(), source: "web" } });
+      const { res, data } = await api(urls.predict, {
+        method: "POST",
+        body: { image: exportImage(), source: "web" },
+        extraHeaders: { "Idempotency-Key": `web-${pageKey}-${sentVersion}` },
+      });
       if (!res.ok || !data || !data.predictions) {
         showError(res.ok ? "The server sent an answer this page cannot read." : describeFailure(res, data));
         return;

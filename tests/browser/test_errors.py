@@ -117,3 +117,29 @@ def test_recognise_is_disabled_while_a_request_is_in_flight(desktop):
     expect(button).to_have_attribute("aria-busy", "false")
     assert len(held) == 1
     assert Drawing.objects.count() == 1
+
+
+def test_an_answer_lost_on_the_way_back_is_retried_without_storing_twice(desktop):
+    page = desktop.open()
+    lost = []
+
+    def store_then_drop(route):
+        lost.append(route.fetch())  # the server stores the drawing and answers...
+        route.abort("connectionreset")  # ...but the answer never reaches the page
+
+    page.route("**/api/predict/", store_then_drop)
+    draw_with_mouse(page, DIGITS["7"])
+    page.locator("#recognise").click()
+    expect(page.locator("#error")).to_contain_text("Could not reach the server")
+    assert [r.status for r in lost] == [201] and Drawing.objects.count() == 1
+
+    page.unroute("**/api/predict/")
+    with page.expect_response(lambda r: is_predict(r.request)) as answer:
+        page.locator("#recognise").click()  # the same drawing, sent again
+    shown_answers(page)
+    assert answer.value.status == 201
+    assert answer.value.headers.get("idempotent-replayed") == "true"
+    assert answer.value.json()["id"] == lost[0].json()["id"]
+    assert Drawing.objects.count() == 1
+    sent = answer.value.request.headers["idempotency-key"]
+    assert sent.startswith("web-") and Drawing.objects.get().idempotency_key == sent
