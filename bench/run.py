@@ -438,13 +438,25 @@ def report(ctx):
     return "\n".join(parts)
 
 
-def notes(load_before):
+def cpu_sum_ms(level):
+    return level["cpu_ms"] + level["services_cpu_ms"] + level["client_cpu_ms"]
+
+
+def notes(load_before, app, base):
     out = []
     load = float(load_before.split(",")[0])
     if load > 0.5:
         out.append(
             f"The 1-minute load average was {load:.2f} when the run started on {os.cpu_count()} CPUs: other work "
             "shared the machine, so latencies include waiting for a CPU."
+        )
+    if app["levels"] and base["levels"]:
+        a, b = app["levels"][-1], base["levels"][-1]
+        out.append(
+            f"Throughput here is CPU-bound: at {a['concurrency']} clients the baseline spends {fmt(cpu_sum_ms(b))} ms "
+            f"of CPU per request in all and the app {fmt(cpu_sum_ms(a), 2)} ms "
+            f"({fmt(a['cpu_ms'], 2)} of it in gunicorn: Django, DRF, validation, preprocessing, both models, the "
+            f"transaction). 10× the baseline's req/s needs ≤ {fmt(cpu_sum_ms(b) / 10, 2)} ms per request in all."
         )
     out += [
         "Client, gunicorn, PostgreSQL and Redis all run on this machine; every request's CPU (client, server, "
@@ -582,7 +594,7 @@ def run(args, say):
         "unshared": unshared,
         "load": scenarios,
         "goals": goals(app, base, scenarios),
-        "notes": notes(load_before),
+        "notes": notes(load_before, app, base),
     }
     text = report(ctx)
     say()
