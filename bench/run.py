@@ -209,7 +209,7 @@ def serve_and_measure(name, env, bodies, levels, requests, workers, tmp, say):
                 "services_cpu_ms": 1000 * services_used / n if n else float("nan"),
                 "client_cpu_ms": 1000 * client_used / n if n else float("nan"),
                 "pct": percentiles(latencies),
-                "error_samples": sorted({(r.status, r.error[:80]) for r in run.errors})[:3],
+                "error_samples": sorted({(str(r.status), r.error[:80]) for r in run.errors})[:3],  # status may be None
             }
             out["levels"].append(level)
             say(
@@ -344,6 +344,14 @@ def report(ctx):
             ],
         ),
         "",
+        *[
+            f"Errors, {s['name']} at {lv['concurrency']} clients: "
+            + "; ".join(f"{status} {error}" for status, error in lv["error_samples"])
+            + "\n"
+            for s in (app, base)
+            for lv in s["levels"]
+            if lv["errors"]
+        ],
         "CPU per request, measured around each run: the gunicorn processes, PostgreSQL and Redis (all their processes "
         "on this machine), and the client threads. On a saturated machine req/s cannot exceed "
         f"{os.cpu_count()} cores ÷ their sum, the ceiling column.",
