@@ -500,8 +500,8 @@ def goals(app, base, scenarios):
 
 def add_arguments(parser):
     parser.add_argument("--quick", action="store_true", help="a smoke run: few requests, no RESULTS.md")
-    parser.add_argument("--requests", type=int, default=400, help="requests per concurrency level (app)")
-    parser.add_argument("--baseline-requests", type=int, default=120, help="requests per level (baseline)")
+    parser.add_argument("--requests", type=int, default=1000, help="requests per concurrency level (app)")
+    parser.add_argument("--baseline-requests", type=int, default=200, help="requests per level (baseline)")
     parser.add_argument("--levels", default="1,4,16", help="client concurrency levels")
     parser.add_argument("--load-requests", type=int, default=600, help="requests in each no-lost-writes run")
     parser.add_argument("--workers", type=int, help="WEB_CONCURRENCY for the servers (default: gunicorn.conf.py's)")
