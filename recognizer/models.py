@@ -121,7 +121,14 @@ class Drawing(models.Model):
     model_input = models.BinaryField(help_text="28×28 uint8 model input, 784 bytes, ink bright.")
     preprocess_version = models.CharField(max_length=32)
     source = models.CharField(max_length=8, choices=Source.choices, default=Source.API)
-    session_key = models.CharField(max_length=64, blank=True, default="", db_index=True)
+    session_key = models.CharField(
+        "drawer key",
+        max_length=64,
+        blank=True,
+        default="",
+        db_index=True,
+        help_text="Random key in the signed drawer cookie of the browser that drew it (see drawer.py).",
+    )
     # Denormalised from the predictions so the disagreement filter is an index lookup.
     agree = models.BooleanField(null=True)
     # The client's Idempotency-Key header: a retried predict returns this drawing instead of storing another.
