@@ -154,10 +154,10 @@ def describe(conf):
     return f"{conf['workers']} {conf['worker_class']} workers"
 
 
-def worker_cpu_s(server):
-    """CPU seconds (user + system) the server's processes have used so far."""
+def cpu_s(processes):
+    """CPU seconds (user + system) these processes have used so far; one that has gone counts nothing."""
     total = 0.0
-    for proc in [psutil.Process(server.proc.pid), *server.workers()]:
+    for proc in processes:
         try:
             times = proc.cpu_times()
             total += times.user + times.system
@@ -166,17 +166,15 @@ def worker_cpu_s(server):
     return total
 
 
+def worker_cpu_s(server):
+    """The gunicorn master's and workers' CPU seconds so far."""
+    return cpu_s([psutil.Process(server.proc.pid), *server.workers()])
+
+
 def services_cpu_s():
     """CPU seconds used so far by this machine's PostgreSQL and Redis processes (all of them)."""
-    total = 0.0
-    for proc in psutil.process_iter(["name"]):
-        if (proc.info["name"] or "").startswith(("postgres", "redis-server")):
-            try:
-                times = proc.cpu_times()
-                total += times.user + times.system
-            except psutil.Error:
-                pass
-    return total
+    names = ("postgres", "redis-server")
+    return cpu_s(p for p in psutil.process_iter(["name"]) if (p.info["name"] or "").startswith(names))
 
 
 def serve_and_measure(name, env, bodies, levels, requests, workers, tmp, say):

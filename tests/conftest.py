@@ -50,6 +50,16 @@ def redis_url():
 
 
 @pytest.fixture
+def fresh_cache():
+    """An empty cache before and after: the anonymous rate limit is per IP, and every test client is 127.0.0.1."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.fixture
 def staff_user(django_user_model):
     return django_user_model.objects.create_user(
         username="staff", password="staff-pass-123", email="staff@example.com", is_staff=True

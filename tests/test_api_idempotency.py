@@ -3,7 +3,6 @@
 import threading
 
 import pytest
-from django.core.cache import cache
 from django.db import connection
 from rest_framework.test import APIClient
 
@@ -11,16 +10,9 @@ from recognizer.models import Drawing, Prediction
 from tests import api_images as im
 from tests.factories import answer, drawer_client
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fresh_cache")]
 
 PREDICT = "/api/predict/"
-
-
-@pytest.fixture(autouse=True)
-def fresh_cache():
-    cache.clear()  # the anonymous rate limit is per IP, and every test client is 127.0.0.1
-    yield
-    cache.clear()
 
 
 def predict(client, strokes=im.SEVEN, key=None):

@@ -6,7 +6,6 @@ import io
 import numpy as np
 import pytest
 from django.contrib.sessions.models import Session
-from django.core.cache import cache
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from PIL import Image
@@ -16,16 +15,9 @@ from recognizer import inference, preprocess
 from recognizer.models import Drawing, Prediction
 from tests import api_images as im
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fresh_cache")]
 
 PREDICT = "/api/predict/"
-
-
-@pytest.fixture(autouse=True)
-def fresh_cache():
-    cache.clear()  # the anonymous rate limit is per IP, and every test client is 127.0.0.1
-    yield
-    cache.clear()
 
 
 def check_answer(body, original):

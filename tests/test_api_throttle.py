@@ -13,13 +13,14 @@ import uuid
 from pathlib import Path
 
 import pytest
-from django.core.cache import cache
 from django.test import override_settings
 from rest_framework.settings import api_settings
 from rest_framework.test import APIClient
 
 ROOT = Path(__file__).resolve().parent.parent
 PREDICT = "/api/predict/"
+
+pytestmark = pytest.mark.usefixtures("fresh_cache")
 
 
 def rates(settings, **scopes):
@@ -29,13 +30,6 @@ def rates(settings, **scopes):
 
 def statuses(client, n, **extra):
     return [client.post(PREDICT, {}, format="json", **extra).status_code for _ in range(n)]
-
-
-@pytest.fixture(autouse=True)
-def fresh_cache():
-    cache.clear()
-    yield
-    cache.clear()
 
 
 @pytest.mark.django_db
