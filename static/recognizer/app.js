@@ -248,7 +248,8 @@
   let shown = null; // {id, version, agree, digits: {model: digit}}
   // One Idempotency-Key per drawing version: pressing Recognise again after a lost answer (offline, timeout) returns
   // the drawing the server already stored instead of storing it twice.
-  const pageKey = Array.from(crypto.getRandomValues(new Uint8Array(12)), (b) => b.toString(16).padStart(2, "0")).join("");
+  const pageKey = Array.from(crypto.getRandomValues(new Uint8Array(12)), (b) => b.toString(16).padStart(2, "0"))
+    .join("");
 
   function setBusy(busy) {
     inFlight = busy;
