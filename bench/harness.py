@@ -45,14 +45,28 @@ def with_database(url, name):
 
 
 @contextmanager
-def fresh_postgres_database(admin_url, prefix):
-    """Create an empty database ``<prefix>_<pid>`` with the schema migrated; drop it afterwards."""
+def scratch_database(database_url, prefix):
+    """A throwaway database URL: an empty PostgreSQL database ``<prefix>_<pid>`` when ``database_url`` is
+    postgres://, else a SQLite file in a temporary folder. Dropped or deleted afterwards; the caller migrates."""
+    if not database_url.startswith("postgres"):
+        with tempfile.TemporaryDirectory(prefix=f"{prefix}-") as tmp:
+            yield f"sqlite:///{tmp}/bench.sqlite3"
+        return
     name = f"{prefix}_{os.getpid()}"
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')  # left by a crashed run with this pid
         conn.execute(f'CREATE DATABASE "{name}"')
-    url = with_database(admin_url, name)
     try:
+        yield with_database(database_url, name)
+    finally:
+        with psycopg.connect(database_url, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@contextmanager
+def fresh_postgres_database(admin_url, prefix):
+    """A scratch PostgreSQL database ``<prefix>_<pid>`` with the schema migrated; dropped afterwards."""
+    with scratch_database(admin_url, prefix) as url:
         env = {**os.environ, "DATABASE_URL": url, "DJANGO_SETTINGS_MODULE": "digitsite.settings"}
         subprocess.run(
             [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"],
@@ -63,27 +77,6 @@ def fresh_postgres_database(admin_url, prefix):
             timeout=180,
         )
         yield url
-    finally:
-        with psycopg.connect(admin_url, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-@contextmanager
-def scratch_database(database_url, prefix):
-    """A throwaway database URL: an empty PostgreSQL database ``<prefix>_<pid>`` when ``database_url`` is
-    postgres://, else a SQLite file in a temporary folder. Dropped or deleted afterwards; the caller migrates."""
-    if not database_url.startswith("postgres"):
-        with tempfile.TemporaryDirectory(prefix=f"{prefix}-") as tmp:
-            yield f"sqlite:///{tmp}/bench.sqlite3"
-        return
-    name = f"{prefix}_{os.getpid()}"
-    with psycopg.connect(database_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield with_database(database_url, name)
-    finally:
-        with psycopg.connect(database_url, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def production_env(database_url, port, **extra):

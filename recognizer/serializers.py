@@ -259,7 +259,7 @@ class PredictionsSerializer(serializers.Serializer):
     custom = PredictionSerializer(allow_null=True)
 
 
-PREDICTION_FIELDS = ("digit", "confidence", "probabilities", "model_version", "time_ms")
+PREDICTION_FIELDS = tuple(PredictionSerializer().fields)  # the names the schema documents
 _DATETIME = serializers.DateTimeField()
 
 
