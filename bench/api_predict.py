@@ -47,7 +47,8 @@ def main():
         from django.core.management import call_command
         from django.test import Client
 
-        from recognizer import canvas_eval, inference
+        from recognizer import inference
+        from recognizer.ml import canvas_eval
         from recognizer.models import Drawing
 
         call_command("migrate", verbosity=0)

@@ -23,7 +23,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 
-from recognizer import preprocess  # noqa: E402
+from recognizer.ml import preprocess  # noqa: E402
 
 
 def keras_model_path():
@@ -44,7 +44,7 @@ def keras_model_path():
 
 
 def _load():
-    from recognizer import keras_model
+    from recognizer.ml import keras_model
 
     model = keras_model.load_model(keras_model_path())
     shape = (1, *model.input_shape[1:])

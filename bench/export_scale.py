@@ -44,7 +44,7 @@ def fill(n, say):
     from django.db import transaction
     from django.utils import timezone
 
-    from recognizer import canvas_eval, mnist
+    from recognizer.ml import canvas_eval, mnist
     from recognizer.models import Drawing, Prediction
 
     x, y = mnist.load_mnist("train")

@@ -169,7 +169,7 @@ class Server:
 def canvas_drawings(count):
     """Canvas-style PNGs (black strokes on a white 280×280 canvas) of MNIST test digits, with their labels."""
     try:
-        from recognizer import canvas_eval
+        from recognizer.ml import canvas_eval
 
         digits = canvas_eval.build_canvas_set(count)
         return [d.png for d in digits], [d.label for d in digits], "canvas-style MNIST test digits (canvas_eval)"
@@ -177,7 +177,7 @@ def canvas_drawings(count):
         pass
     from PIL import Image, ImageFilter
 
-    from recognizer.mnist import load_mnist
+    from recognizer.ml.mnist import load_mnist
 
     images, labels = load_mnist("test")
     pngs = []
@@ -405,7 +405,7 @@ def check_writes(database_url, run):
             " FROM recognizer_drawing d LEFT JOIN recognizer_prediction p ON p.drawing_id = d.id GROUP BY d.id"
         ).fetchall()
         sessions = conn.execute("SELECT count(*) FROM django_session").fetchone()[0]
-        drawer_keys = conn.execute("SELECT count(DISTINCT session_key) FROM recognizer_drawing").fetchone()[0]
+        drawer_keys = conn.execute("SELECT count(DISTINCT drawer_key) FROM recognizer_drawing").fetchone()[0]
         orphans = conn.execute(
             "SELECT count(*) FROM recognizer_prediction p"
             " WHERE NOT EXISTS (SELECT 1 FROM recognizer_drawing d WHERE d.id = p.drawing_id)"

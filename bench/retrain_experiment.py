@@ -3,7 +3,7 @@
     .venv/bin/python bench/retrain_experiment.py [--drawings 3000] [--epochs 3] [--weight 2]
 
 A scratch SQLite database is filled with ``--drawings`` canvas-style drawings (MNIST test digits
-redrawn with a round pen, ``recognizer.canvas_eval``, with a seed other than the evaluation set's),
+redrawn with a round pen, ``recognizer.ml.canvas_eval``, with a seed other than the evaluation set's),
 each run through the real preprocessing and both committed models, stored with
 ``Drawing.objects.record`` and staff-labeled with its true digit. Then, into a scratch copy of
 ``models/``, the custom network is trained twice with the same seed and epochs:
@@ -30,7 +30,8 @@ POPULATE = r"""
 import sys, django
 django.setup()
 from django.db import transaction
-from recognizer import canvas_eval, inference, preprocess
+from recognizer import inference
+from recognizer.ml import canvas_eval, preprocess
 from recognizer.models import Drawing
 count, seed = int(sys.argv[1]), int(sys.argv[2])
 with transaction.atomic():
@@ -48,9 +49,10 @@ SCORE = r"""
 import json, sys, django
 django.setup()
 from django.conf import settings
-from recognizer import export, training
+from recognizer.ml import publishing, training
+from recognizer.staff import export
 name = sys.argv[1]
-fn = training.predict_fn(name, training.load_published(settings.MODELS_DIR, name))
+fn = publishing.predict_fn(name, publishing.load_published(settings.MODELS_DIR, name))
 x, y, _ = export.arrays(export.select(), "holdout")
 _, _, xt, yt = training.load_data()
 print(json.dumps({

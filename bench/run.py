@@ -80,7 +80,8 @@ def _in_process_child(repeat):
     import django
 
     django.setup()
-    from recognizer import inference, preprocess
+    from recognizer import inference
+    from recognizer.ml import preprocess
 
     pngs, _labels, _source = harness.canvas_drawings(200)
 
@@ -101,7 +102,7 @@ def _in_process_child(repeat):
         stages["preprocess + both models"].append(t2 - t0)
     # The baseline's work in-process, for reference: naive resize + Keras model.predict at batch size 1.
     from bench.baseline_wsgi import keras_model_path
-    from recognizer import keras_model
+    from recognizer.ml import keras_model
 
     model = keras_model.load_model(keras_model_path())
     shape = (1, *model.input_shape[1:])

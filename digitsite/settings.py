@@ -192,7 +192,9 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.BasicAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAdminUser"],
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    "DEFAULT_PAGINATION_CLASS": "recognizer.api.pagination.Pagination",
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "recognizer.api.errors.LenientNegotiation",
+    "EXCEPTION_HANDLER": "recognizer.api.errors.api_exception_handler",
     "PAGE_SIZE": env_int("API_PAGE_SIZE", 50),
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_THROTTLE_RATES": {

@@ -3,6 +3,6 @@ from django.urls import include, path
 
 urlpatterns = [
     path("admin/", admin.site.urls),
-    path("api/", include("recognizer.api_urls")),
+    path("api/", include("recognizer.api.urls")),
     path("", include("recognizer.urls")),
 ]

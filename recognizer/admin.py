@@ -12,10 +12,10 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
-from . import accuracy
-from .admin_export import export_selected
-from .models import DIGITS, MODEL_NAMES, Drawing, Prediction
-from .review import ReviewAdminMixin
+from recognizer.models import DIGITS, MODEL_NAMES, Drawing, Prediction
+from recognizer.staff import accuracy
+from recognizer.staff.admin_export import export_selected
+from recognizer.staff.review import ReviewAdminMixin
 
 VERSIONS_CACHE_KEY = "recognizer:admin:model_versions"
 
@@ -219,12 +219,12 @@ class DrawingAdmin(ReviewAdminMixin, admin.ModelAdmin):
         "source",
         "image_type",
         "preprocess_version",
-        "session_key",
+        "drawer_key",
     ]
     fieldsets = [
         (None, {"fields": ["label", "label_source", "labeled_by", "labeled_at"]}),
         ("Drawing", {"fields": [("large_image", "input_image"), "answers", "agree"]}),
-        ("Details", {"fields": ["created", "source", "image_type", "preprocess_version", "session_key"]}),
+        ("Details", {"fields": ["created", "source", "image_type", "preprocess_version", "drawer_key"]}),
     ]
 
     class Media:

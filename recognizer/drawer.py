@@ -3,7 +3,7 @@
 Not a Django session: an anonymous predict would otherwise look up, insert and update a session row (and its cache
 entry) on every request -- 5 of the 11 ms of CPU a predict took (profiled on PostgreSQL). A signed cookie costs no
 query, cannot be forged without ``SECRET_KEY``, and a client that sends no cookie back simply gets a new key each time.
-The key is stored in ``Drawing.session_key``.
+The key is stored in ``Drawing.drawer_key``.
 """
 
 import secrets

@@ -85,7 +85,7 @@ def _model_file(directory: Path, entry: dict) -> Path:
 def _load_keras(path: Path) -> Callable[[np.ndarray], np.ndarray]:
     import tensorflow as tf
 
-    from recognizer import keras_model
+    from recognizer.ml import keras_model
 
     # The concrete function of the one traced signature: skips tf.function's dispatch (0.43 vs 0.55 ms a call).
     fn = keras_model.make_predict_fn(keras_model.load_model(path)).get_concrete_function()
@@ -97,7 +97,7 @@ def _load_keras(path: Path) -> Callable[[np.ndarray], np.ndarray]:
 
 
 def _load_custom(path: Path) -> Callable[[np.ndarray], np.ndarray]:
-    from recognizer.network import Network
+    from recognizer.ml.network import Network
 
     net = Network.load(path)
     return lambda x: net.predict_proba(x.reshape(1, 28, 28))[0]

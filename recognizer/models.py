@@ -26,10 +26,10 @@ class DrawingQuerySet(models.QuerySet):
     def with_predictions(self):
         return self.prefetch_related("predictions")
 
-    def of_session(self, session_key):
-        if not session_key:
+    def of_drawer(self, drawer_key):
+        if not drawer_key:
             return self.none()
-        return self.filter(session_key=session_key)
+        return self.filter(drawer_key=drawer_key)
 
 
 class DrawingManager(models.Manager.from_queryset(DrawingQuerySet)):
@@ -41,7 +41,7 @@ class DrawingManager(models.Manager.from_queryset(DrawingQuerySet)):
         preprocess_version,
         answers,
         source="api",
-        session_key="",
+        drawer_key="",
         image_type="image/png",
         idempotency_key=None,
     ):
@@ -65,7 +65,7 @@ class DrawingManager(models.Manager.from_queryset(DrawingQuerySet)):
                 model_input=model_input,
                 preprocess_version=preprocess_version,
                 source=source,
-                session_key=session_key or "",
+                drawer_key=drawer_key or "",
                 agree=len(digits) == 1,
                 idempotency_key=idempotency_key or None,
             )
@@ -121,7 +121,7 @@ class Drawing(models.Model):
     model_input = models.BinaryField(help_text="28×28 uint8 model input, 784 bytes, ink bright.")
     preprocess_version = models.CharField(max_length=32)
     source = models.CharField(max_length=8, choices=Source.choices, default=Source.API)
-    session_key = models.CharField(
+    drawer_key = models.CharField(
         "drawer key",
         max_length=64,
         blank=True,
@@ -162,10 +162,6 @@ class Drawing(models.Model):
     def __str__(self):
         return f"Drawing {self.pk}"
 
-    @property
-    def is_labeled(self):
-        return self.label is not None
-
     def prediction_for(self, model_name):
         """The model's prediction, using prefetched rows when present (no extra query)."""
         for prediction in self.predictions.all():
@@ -196,15 +192,27 @@ class Drawing(models.Model):
     def add_user_feedback(self, label):
         """The person who drew it says what it was. Never overrides a staff label.
 
-        Returns True when the label was stored.
+        One conditional UPDATE, so a staff label saved between reading this row and writing it
+        is never lost: the database decides. Returns True when the label was stored.
         """
-        if self.label_source == self.LabelSource.STAFF:
-            return False
-        self.set_label(label, by=None, source=self.LabelSource.USER)
-        return True
-
-    def input_bytes(self):
-        return bytes(self.model_input)
+        if isinstance(label, bool) or int(label) not in DIGITS:
+            raise ValueError(f"label must be a digit 0-9, got {label!r}")
+        now = timezone.now()
+        stored = (
+            Drawing.objects.filter(pk=self.pk)
+            .exclude(label_source=self.LabelSource.STAFF)
+            .update(label=int(label), label_source=self.LabelSource.USER, labeled_by=None, labeled_at=now)
+        )
+        if stored:
+            self.label, self.label_source, self.labeled_by, self.labeled_at = (
+                int(label),
+                self.LabelSource.USER,
+                None,
+                now,
+            )
+        else:
+            self.refresh_from_db(fields=["label", "label_source", "labeled_by", "labeled_at"])
+        return bool(stored)
 
 
 class Prediction(models.Model):

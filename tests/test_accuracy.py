@@ -1,4 +1,4 @@
-"""recognizer.accuracy on a fixture whose numbers were worked out by hand.
+"""recognizer.staff.accuracy on a fixture whose numbers were worked out by hand.
 
 Fixture (staff labels unless marked "user"):
 
@@ -23,8 +23,8 @@ from datetime import UTC, datetime
 import pytest
 from django.core.management import call_command
 
-from recognizer import accuracy
 from recognizer.models import Drawing
+from recognizer.staff import accuracy
 from tests.factories import make_drawing
 
 pytestmark = pytest.mark.django_db

@@ -1,4 +1,4 @@
-"""GET /api/accuracy/: the same numbers as recognizer.accuracy, for staff only."""
+"""GET /api/accuracy/: the same numbers as recognizer.staff.accuracy, for staff only."""
 
 import json
 
@@ -6,7 +6,7 @@ import pytest
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from recognizer import accuracy
+from recognizer.staff import accuracy
 from tests.factories import make_drawing
 
 pytestmark = pytest.mark.django_db

@@ -207,7 +207,7 @@ def ctx(settings, django_user_model):
     c.plain.force_authenticate(plain_user)
     # The drawing belongs to the "owner" client (its drawer cookie).
     c.owner = drawer_client()
-    c.drawing = make_drawing(session_key=c.owner.key, label=5, label_source="user")
+    c.drawing = make_drawing(drawer_key=c.owner.key, label=5, label_source="user")
     yield c
     cache.clear()
 

@@ -117,7 +117,7 @@ def test_list_does_not_read_the_image_blobs(staff):
 
 def test_detail_for_staff_and_for_the_session_that_drew_it(staff):
     owner = drawer_client()
-    drawing = make_drawing(keras=3, custom=8, session_key=owner.key)
+    drawing = make_drawing(keras=3, custom=8, drawer_key=owner.key)
     for client in (staff, owner):
         body = client.get(f"/api/drawings/{drawing.pk}/").json()
         assert body["id"] == drawing.pk
@@ -130,7 +130,7 @@ def test_detail_for_staff_and_for_the_session_that_drew_it(staff):
     # Not signed in, not the owner: 401 (signing in as staff would help).
     assert stranger.get(f"/api/drawings/{drawing.pk}/").status_code == 401
     # A made-up drawer cookie with the right key is not enough: it must carry our signature.
-    unowned = make_drawing(session_key="x" * 32)
+    unowned = make_drawing(drawer_key="x" * 32)
     for value in ["x" * 32, "x" * 32 + ":1tYq3c:forgedsignature", drawer_client("y" * 32).cookies["drawer"].value]:
         forged = APIClient()
         forged.cookies["drawer"] = value
@@ -198,7 +198,7 @@ def test_token_and_basic_auth_for_staff(django_user_model):
 
 def test_feedback_from_the_person_who_drew_it():
     owner = drawer_client()
-    drawing = make_drawing(keras=1, custom=7, session_key=owner.key)
+    drawing = make_drawing(keras=1, custom=7, drawer_key=owner.key)
     response = owner.post(f"/api/drawings/{drawing.pk}/feedback/", {"label": 7}, format="json")
     assert response.status_code == 200, response.content
     assert response.json()["label"] == 7 and response.json()["label_source"] == "user"
@@ -210,7 +210,7 @@ def test_feedback_from_the_person_who_drew_it():
 
 def test_feedback_never_overwrites_a_staff_label():
     owner = drawer_client()
-    drawing = make_drawing(session_key=owner.key, label=4)
+    drawing = make_drawing(drawer_key=owner.key, label=4)
     response = owner.post(f"/api/drawings/{drawing.pk}/feedback/", {"label": 9}, format="json")
     assert response.status_code == 409
     assert response.json()["error"] == "already_labeled"
@@ -220,8 +220,8 @@ def test_feedback_never_overwrites_a_staff_label():
 
 def test_mine_lists_only_this_browsers_drawings():
     owner, other = drawer_client(), drawer_client()
-    mine = [make_drawing(session_key=owner.key) for _ in range(2)]
-    make_drawing(session_key=other.key)
+    mine = [make_drawing(drawer_key=owner.key) for _ in range(2)]
+    make_drawing(drawer_key=other.key)
     make_drawing()
     body = owner.get("/api/drawings/mine/").json()
     assert {row["id"] for row in body["results"]} == {d.pk for d in mine}
@@ -239,7 +239,7 @@ def test_hand_built_representation_is_what_drf_would_build(staff, django_user_mo
     from rest_framework import serializers
     from rest_framework.test import APIRequestFactory
 
-    from recognizer.serializers import DrawingListSerializer, DrawingSerializer
+    from recognizer.api.serializers import DrawingListSerializer, DrawingSerializer
 
     drawing = make_drawing(keras=2, custom=5)
     drawing.set_label(5, by=django_user_model.objects.create_user("who", is_staff=True))

@@ -36,18 +36,29 @@ def test_the_same_request_twice_stores_one_drawing():
     assert Drawing.objects.get().idempotency_key == "draw-0001"
 
 
-def test_a_retry_whose_first_answer_was_lost_gets_that_drawing_and_its_cookie():
-    # The first answer (and the drawer cookie it carried) never reached the client.
-    first = predict(APIClient(), key="lost-answer-1").json()
-    retry_client = APIClient()
-    retry = predict(retry_client, key="lost-answer-1")
+def test_a_retry_whose_first_answer_was_lost_gets_that_drawing():
+    # The first answer never reached the client; the page's drawer cookie was set when the page loaded.
+    client = drawer_client()
+    first = predict(client, key="lost-answer-1").json()
+    retry = predict(client, key="lost-answer-1")
     assert retry.status_code == 201 and retry["Idempotent-Replayed"] == "true"
     assert retry.json()["id"] == first["id"]
     assert counts() == (1, 2)
-    # The retrying client is now the drawer: it may see the drawing and say what it was.
-    assert retry_client.get(first["url"]).status_code == 200
-    response = retry_client.post(f"{first['url']}feedback/", {"label": 7}, format="json")
+    response = client.post(f"{first['url']}feedback/", {"label": 7}, format="json")
     assert response.status_code == 200 and response.json()["label"] == 7
+
+
+def test_a_replay_without_a_cookie_never_hands_out_the_drawers_cookie():
+    """Review finding: the Idempotency-Key plus the image bytes must not work as a credential."""
+    drawer = drawer_client()
+    first = predict(drawer, key="stolen-key-1").json()
+    thief = APIClient()
+    replay = predict(thief, key="stolen-key-1")
+    assert replay.status_code == 201 and replay["Idempotent-Replayed"] == "true"
+    assert "drawer" not in replay.cookies
+    assert thief.get(first["url"]).status_code in (401, 403)
+    assert thief.post(f"{first['url']}feedback/", {"label": 1}, format="json").status_code in (401, 403)
+    assert Drawing.objects.get().label is None
 
 
 def test_different_keys_or_no_key_store_each_drawing():
@@ -103,7 +114,7 @@ def test_racing_requests_with_one_key_store_one_drawing():
                 model_input=bytes(784),
                 preprocess_version="test",
                 answers={"keras": answer(3), "custom": answer(3)},
-                session_key="drawer",
+                drawer_key="drawer",
             )
             results.append((drawing.pk, created, sorted(p.model_name for p in drawing.predictions.all())))
         except Exception as exc:  # reported below, not lost in the thread

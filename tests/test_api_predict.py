@@ -11,7 +11,8 @@ from django.test.utils import CaptureQueriesContext
 from PIL import Image
 from rest_framework.test import APIClient
 
-from recognizer import inference, preprocess
+from recognizer import inference
+from recognizer.ml import preprocess
 from recognizer.models import Drawing, Prediction
 from tests import api_images as im
 
@@ -107,7 +108,7 @@ def test_the_person_who_drew_it_can_see_it_and_say_what_it_was():
     assert not client.cookies.get("sessionid") and Session.objects.count() == 0, "and no session row"
     again = client.post(PREDICT, {"image": im.data_url(im.png(im.ONE))}, format="json")
     assert "drawer" not in again.cookies  # the cookie it sent back is kept, not replaced
-    assert Drawing.objects.get(pk=again.json()["id"]).session_key == Drawing.objects.get(pk=body["id"]).session_key
+    assert Drawing.objects.get(pk=again.json()["id"]).drawer_key == Drawing.objects.get(pk=body["id"]).drawer_key
     assert client.get(body["url"]).json()["id"] == body["id"]
     assert client.get(f"/api/drawings/{body['id']}/input.png").status_code == 200
     assert [row["id"] for row in client.get("/api/drawings/mine/").json()["results"]] == [

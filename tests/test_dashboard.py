@@ -1,4 +1,4 @@
-"""The accuracy dashboard page in the admin: the numbers of recognizer.accuracy, with inline SVG plots."""
+"""The accuracy dashboard page in the admin: the numbers of recognizer.staff.accuracy, with inline SVG plots."""
 
 import re
 
@@ -6,7 +6,7 @@ import pytest
 from django.contrib.auth.models import Permission
 from django.urls import reverse
 
-from recognizer import accuracy
+from recognizer.staff import accuracy
 from tests.factories import make_drawing
 
 pytestmark = pytest.mark.django_db

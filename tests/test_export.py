@@ -10,9 +10,9 @@ import pytest
 from django.utils import timezone
 from PIL import Image
 
-from recognizer import export
-from recognizer.mnist import read_idx_images, read_idx_labels
+from recognizer.ml.mnist import read_idx_images, read_idx_labels
 from recognizer.models import Drawing
+from recognizer.staff import export
 from tests import api_images as im
 from tests.factories import make_drawing
 

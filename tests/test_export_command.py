@@ -8,7 +8,7 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
-from recognizer.mnist import read_idx_images, read_idx_labels
+from recognizer.ml.mnist import read_idx_images, read_idx_labels
 from recognizer.models import Drawing
 from tests.factories import make_drawing
 

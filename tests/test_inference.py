@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from recognizer import inference
-from recognizer.mnist import load_mnist
+from recognizer.ml.mnist import load_mnist
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""recognizer.mnist: reading the original IDX files, clear errors, and writing IDX for export."""
+"""recognizer.ml.mnist: reading the original IDX files, clear errors, and writing IDX for export."""
 
 import gzip
 import struct
@@ -6,8 +6,8 @@ import struct
 import numpy as np
 import pytest
 
-from recognizer import mnist
-from recognizer.mnist import MnistError
+from recognizer.ml import mnist
+from recognizer.ml.mnist import MnistError
 
 
 @pytest.fixture(scope="module")

@@ -9,11 +9,11 @@ pytestmark = pytest.mark.django_db
 
 
 def test_record_stores_drawing_and_both_predictions():
-    drawing = make_drawing(keras=3, custom=5, source="web", session_key="abc")
+    drawing = make_drawing(keras=3, custom=5, source="web", drawer_key="abc")
     drawing.refresh_from_db()
     assert bytes(drawing.image) == b"\x89PNG test image"
     assert len(bytes(drawing.model_input)) == 784
-    assert drawing.source == "web" and drawing.session_key == "abc"
+    assert drawing.source == "web" and drawing.drawer_key == "abc"
     assert drawing.agree is False
     assert {p.model_name: p.digit for p in drawing.predictions.all()} == {"keras": 3, "custom": 5}
     keras = drawing.prediction_for("keras")

@@ -1,9 +1,9 @@
-"""recognizer.network: the from-scratch numpy network -- gradients, training, persistence."""
+"""recognizer.ml.network: the from-scratch numpy network -- gradients, training, persistence."""
 
 import numpy as np
 import pytest
 
-from recognizer import network as N
+from recognizer.ml import network as N
 
 
 def numeric_grad(f, array, index, eps=1e-6):
@@ -88,7 +88,7 @@ def test_softmax_cross_entropy():
 
 
 def test_learns_a_small_subset():
-    from recognizer.mnist import load_mnist
+    from recognizer.ml.mnist import load_mnist
 
     x, y = load_mnist("test")
     x, y = x[:512], y[:512]

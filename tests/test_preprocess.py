@@ -1,4 +1,4 @@
-"""recognizer.preprocess: image bytes -> the MNIST-style 28x28 model input."""
+"""recognizer.ml.preprocess: image bytes -> the MNIST-style 28x28 model input."""
 
 import io
 import struct
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from recognizer import preprocess as P
+from recognizer.ml import preprocess as P
 
 
 def draw(strokes, size=(280, 280), width=18, bg=255, ink=0, mode="L"):
@@ -228,7 +228,7 @@ def test_version_string():
 
 
 def test_mnist_digit_survives_round_trip():
-    from recognizer.mnist import load_mnist
+    from recognizer.ml.mnist import load_mnist
 
     x, _ = load_mnist("test")
     digit = x[0]

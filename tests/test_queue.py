@@ -8,8 +8,8 @@ from django.core.cache import cache
 from django.test import Client
 from django.urls import reverse
 
-from recognizer import review
 from recognizer.models import Drawing
+from recognizer.staff import review
 from tests.factories import make_drawing
 
 pytestmark = pytest.mark.django_db

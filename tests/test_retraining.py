@@ -9,8 +9,10 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from recognizer import export, inference, mnist, training
+from recognizer import inference
+from recognizer.ml import mnist, training
 from recognizer.models import Drawing
+from recognizer.staff import export
 from tests.factories import make_drawing
 
 pytestmark = pytest.mark.django_db

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from recognizer import canvas_eval, preprocess, training
-from recognizer.mnist import load_mnist
+from recognizer.ml import canvas_eval, preprocess, publishing, training
+from recognizer.ml.mnist import load_mnist
 
 MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
 TARGET_MNIST = {"keras": 99.5, "custom": 99.0}
@@ -30,7 +30,9 @@ def manifest():
 
 @pytest.fixture(scope="module")
 def predictors():
-    return {name: training.predict_fn(name, training.load_published(MODELS_DIR, name)) for name in ("keras", "custom")}
+    return {
+        name: publishing.predict_fn(name, publishing.load_published(MODELS_DIR, name)) for name in ("keras", "custom")
+    }
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +51,7 @@ def test_manifest_describes_the_files(manifest):
             assert key in entry, (name, key)
         assert entry["name"] == name
         assert entry["file"] == f"{name}-{entry['version']}.{'keras' if name == 'keras' else 'npz'}"
-        assert training._sha256(MODELS_DIR / entry["file"]) == entry["sha256"]
+        assert publishing.sha256_file(MODELS_DIR / entry["file"]) == entry["sha256"]
         assert entry["preprocess_version"] == preprocess.PREPROCESS_VERSION
         files.add(entry["file"])
     present = {p.name for p in MODELS_DIR.iterdir() if not p.name.startswith(".")}

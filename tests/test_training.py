@@ -1,12 +1,12 @@
-"""recognizer.training: augmentation, schedule, evaluation helpers and publishing (tiny, fast)."""
+"""recognizer.ml (augmentation, training, publishing), schedule, evaluation helpers and publishing (tiny, fast)."""
 
 import json
 
 import numpy as np
 import pytest
 
-from recognizer import training
-from recognizer.mnist import load_mnist
+from recognizer.ml import augmentation, publishing, training
+from recognizer.ml.mnist import load_mnist
 
 
 @pytest.fixture(scope="module")
@@ -17,9 +17,9 @@ def digits():
 
 def test_augment_is_reproducible_and_normalised(digits):
     x, _ = digits
-    a = training.augment(x, np.random.default_rng([5, 0]))
-    b = training.augment(x, np.random.default_rng([5, 0]))
-    c = training.augment(x, np.random.default_rng([5, 1]))
+    a = augmentation.augment(x, np.random.default_rng([5, 0]))
+    b = augmentation.augment(x, np.random.default_rng([5, 0]))
+    c = augmentation.augment(x, np.random.default_rng([5, 1]))
     assert a.dtype == np.uint8 and a.shape == x.shape
     assert np.array_equal(a, b) and not np.array_equal(a, c)
     changed = np.flatnonzero((a != x).any(axis=(1, 2)))
@@ -34,12 +34,12 @@ def test_augment_is_reproducible_and_normalised(digits):
 
 def test_augment_covers_stroke_thickness(digits):
     x, _ = digits
-    cfg = training.AugmentConfig(clean_fraction=0.0)
-    thick = training.augment(x, np.random.default_rng(0), training.AugmentConfig(
+    cfg = augmentation.AugmentConfig(clean_fraction=0.0)
+    thick = augmentation.augment(x, np.random.default_rng(0), augmentation.AugmentConfig(
         clean_fraction=0.0, stroke_radius=(5,), stroke_weights=(1.0,)))  # fmt: skip
-    thin = training.augment(x, np.random.default_rng(0), training.AugmentConfig(
+    thin = augmentation.augment(x, np.random.default_rng(0), augmentation.AugmentConfig(
         clean_fraction=0.0, stroke_radius=(-1,), stroke_weights=(1.0,)))  # fmt: skip
-    normal = training.augment(x, np.random.default_rng(0), cfg)
+    normal = augmentation.augment(x, np.random.default_rng(0), cfg)
     ink = [float((v > 127).mean()) for v in (thin, normal, thick)]
     assert ink[0] < ink[1] < ink[2]
     assert ink[2] > 1.5 * float((x > 127).mean())
@@ -47,16 +47,16 @@ def test_augment_covers_stroke_thickness(digits):
 
 def test_epoch_data_mixes_extra_examples(digits):
     x, y = digits
-    extra = training.Extra(x[:10], np.full(10, 3, np.uint8), weight=4.0)
-    data = training.EpochData(x[:50], y[:50], seed=1, extra=extra)
+    extra = augmentation.Extra(x[:10], np.full(10, 3, np.uint8), weight=4.0)
+    data = augmentation.EpochData(x[:50], y[:50], seed=1, extra=extra)
     xe, ye, we = data.get(0)
     assert len(xe) == 50 + 2 * 10 and set(np.unique(we)) == {1.0, 4.0}
     assert (we == 4.0).sum() == 20 and np.all(ye[we == 4.0] == 3)
     assert data.get(0)[0] is xe  # cached
-    again = training.EpochData(x[:50], y[:50], seed=1, extra=extra).get(0)
+    again = augmentation.EpochData(x[:50], y[:50], seed=1, extra=extra).get(0)
     assert np.array_equal(again[0], xe)
     with pytest.raises(ValueError):
-        training.Extra(x[:3], y[:2])
+        augmentation.Extra(x[:3], y[:2])
 
 
 def test_lr_schedule():
@@ -75,18 +75,18 @@ def test_evaluate_predictions():
 
 def test_train_and_publish_tiny_custom(digits, tmp_path):
     x, y = digits
-    data = training.EpochData(x, y, seed=0)
+    data = augmentation.EpochData(x, y, seed=0)
     messages = []
     result = training.train_custom(
         data, epochs=2, seed=0, filters=4, hidden=16, eval_set=(x[:50], y[:50]), progress=messages.append
     )
     assert len(messages) == 2 and "epoch 2/2" in messages[-1]
     assert result.history[-1]["loss"] < result.history[0]["loss"] * 1.2
-    first = training.publish(tmp_path, "custom", result, {"mnist_test_accuracy": 1.0})
-    second = training.publish(tmp_path, "custom", result, {"mnist_test_accuracy": 2.0})
+    first = publishing.publish(tmp_path, "custom", result, {"mnist_test_accuracy": 1.0})
+    second = publishing.publish(tmp_path, "custom", result, {"mnist_test_accuracy": 2.0})
     assert (first["version"], second["version"]) == ("1", "2")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["custom-2.npz", "manifest.json"]
     manifest = json.loads((tmp_path / "manifest.json").read_text())
-    assert manifest["models"]["custom"]["sha256"] == training._sha256(tmp_path / "custom-2.npz")
-    net = training.load_published(tmp_path, "custom")
+    assert manifest["models"]["custom"]["sha256"] == publishing.sha256_file(tmp_path / "custom-2.npz")
+    net = publishing.load_published(tmp_path, "custom")
     assert np.array_equal(net.predict(x[:20]), result.model.predict(x[:20]))

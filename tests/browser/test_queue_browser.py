@@ -7,8 +7,8 @@ import pytest
 from django.contrib.auth.models import Permission
 from PIL import Image, ImageDraw
 
-from recognizer import review
 from recognizer.models import Drawing
+from recognizer.staff import review
 from tests.factories import make_drawing
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]

@@ -61,7 +61,7 @@ def check_stored(visit, drawing_id, sent_png, answers):
     assert drawing.source == "web"
     assert bytes(drawing.image) == sent_png
     cookie = next(c for c in visit.context.cookies() if c["name"] == "drawer")
-    assert drawing.session_key and cookie["value"].startswith(drawing.session_key + ":")  # key:timestamp:signature
+    assert drawing.drawer_key and cookie["value"].startswith(drawing.drawer_key + ":")  # key:timestamp:signature
     assert cookie["httpOnly"] and cookie["sameSite"] == "Lax"
     return drawing
 

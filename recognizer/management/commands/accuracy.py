@@ -2,7 +2,7 @@ import json
 
 from django.core.management.base import BaseCommand
 
-from recognizer import accuracy
+from recognizer.staff import accuracy
 
 
 class Command(BaseCommand):

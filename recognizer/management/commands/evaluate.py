@@ -26,15 +26,15 @@ class Command(BaseCommand):
         parser.add_argument("--canvas-seed", type=int, default=None)
 
     def handle(self, *args, **opts):
-        from recognizer import canvas_eval, training
+        from recognizer.ml import canvas_eval, publishing, training
 
         names = ("keras", "custom") if opts["model"] == "all" else (opts["model"],)
-        manifest = training.read_manifest(settings.MODELS_DIR)
+        manifest = publishing.read_manifest(settings.MODELS_DIR)
         _, _, xt, yt = training.load_data()
         fns = {}
         for name in names:
             entry = manifest["models"][name]
-            fn = training.predict_fn(name, training.load_published(settings.MODELS_DIR, name))
+            fn = publishing.predict_fn(name, publishing.load_published(settings.MODELS_DIR, name))
             fns[name] = fn
             t0 = time.perf_counter()
             res = training.evaluate_predictions(fn(xt), yt)
@@ -68,7 +68,8 @@ class Command(BaseCommand):
         """Accuracy on staff-labeled drawings; the held-out split was never trained on."""
         from django.db import DatabaseError
 
-        from recognizer import export, training
+        from recognizer.ml import training
+        from recognizer.staff import export
 
         try:
             selection = export.select()

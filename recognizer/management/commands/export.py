@@ -5,7 +5,7 @@ import time
 from django.core.management.base import BaseCommand, CommandError
 from django.utils.dateparse import parse_date, parse_datetime
 
-from recognizer import export
+from recognizer.staff import export
 
 
 def when(text):

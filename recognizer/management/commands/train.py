@@ -7,12 +7,12 @@ import time
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from recognizer import export
+from recognizer.staff import export
 
 
 def labeled_examples(weight: float, include_user_labels: bool = False):
     """Labeled drawings' 28x28 model inputs as extra examples, minus the held-out split."""
-    from recognizer.training import Extra
+    from recognizer.ml.augmentation import Extra
 
     selection = export.select(include_user_labels=include_user_labels)
     x, y, _ = export.arrays(selection, "train")
@@ -35,7 +35,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, **opts):
-        from recognizer import training
+        from recognizer.ml import training
 
         if opts["epochs"] is not None and opts["epochs"] < 1:
             raise CommandError("--epochs must be at least 1")

@@ -21,8 +21,8 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.exceptions import APIException
 
-from . import preprocess
-from .models import MODEL_NAMES, Drawing, Prediction
+from recognizer.ml import preprocess
+from recognizer.models import MODEL_NAMES, Drawing, Prediction
 
 
 class ApiError(APIException):
@@ -166,8 +166,8 @@ class PredictSerializer(serializers.Serializer):
         ``save(drawer_key=..., idempotency_key=...)``: the caller's drawer key (None: a new one is made) and the
         request's Idempotency-Key (None: none sent). The drawing returned has ``replayed`` set.
         """
-        from . import inference  # TensorFlow loads on first prediction, not when Django starts
-        from .drawer import new_drawer_key
+        from recognizer import inference  # TensorFlow loads on first prediction, not when Django starts
+        from recognizer.drawer import new_drawer_key
 
         image = validated_data["image"]
         drawer = validated_data.get("drawer_key")
@@ -183,9 +183,9 @@ class PredictSerializer(serializers.Serializer):
             preprocess_version=preprocess.PREPROCESS_VERSION,
             answers=answers,
             source=validated_data.get("source", Drawing.Source.API),
-            session_key=drawer or new_drawer_key(),
+            drawer_key=drawer or new_drawer_key(),
         )
-        if not created and (bytes(drawing.image) != image["data"] or (drawer and drawer != drawing.session_key)):
+        if not created and (bytes(drawing.image) != image["data"] or (drawer and drawer != drawing.drawer_key)):
             raise ApiError(
                 "idempotency_key_reused",
                 "This Idempotency-Key was already used for a different drawing; send a new key for a new drawing.",
@@ -427,3 +427,9 @@ class ExportFilterSerializer(serializers.Serializer):
     )
     created_after = FlexibleDateTimeField(required=False)
     created_before = FlexibleDateTimeField(required=False)
+
+
+class AccuracyQuerySerializer(serializers.Serializer):
+    include_user_labels = serializers.BooleanField(
+        required=False, default=False, help_text="Also count labels people gave their own drawings."
+    )

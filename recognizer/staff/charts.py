@@ -1,7 +1,7 @@
 """Small inline SVG charts for the accuracy dashboard, drawn on the server.
 
 No plotting library and no request leaves the page: each function takes numbers from
-``recognizer.accuracy.compute()`` and returns SVG markup (every value escaped by ``format_html``).
+``recognizer.staff.accuracy.compute()`` and returns SVG markup (every value escaped by ``format_html``).
 Hover titles carry the exact numbers.
 """
 

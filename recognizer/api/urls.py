@@ -5,25 +5,26 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, Spec
 from rest_framework.permissions import AllowAny
 from rest_framework.routers import SimpleRouter
 
-from . import accuracy_api, api
+from recognizer.api import views
+from recognizer.api.errors import not_found
 
 app_name = "api"
 
 router = SimpleRouter()
-router.register("drawings", api.DrawingViewSet, basename="drawing")
+router.register("drawings", views.DrawingViewSet, basename="drawing")
 
 # The two pictures end in .png, not a slash, so they are spelled out here.
-image = api.DrawingViewSet.as_view({"get": "image"}, detail=True, basename="drawing")
-model_input = api.DrawingViewSet.as_view({"get": "input"}, detail=True, basename="drawing")
+image = views.DrawingViewSet.as_view({"get": "image"}, detail=True, basename="drawing")
+model_input = views.DrawingViewSet.as_view({"get": "input"}, detail=True, basename="drawing")
 
 urlpatterns = [
-    path("predict/", api.PredictView.as_view(), name="predict"),
-    path("accuracy/", accuracy_api.AccuracyView.as_view(), name="accuracy"),
+    path("predict/", views.PredictView.as_view(), name="predict"),
+    path("accuracy/", views.AccuracyView.as_view(), name="accuracy"),
     re_path(r"^drawings/(?P<pk>-?[0-9]+)/image\.png$", image, name="drawing-image"),
     re_path(r"^drawings/(?P<pk>-?[0-9]+)/input\.png$", model_input, name="drawing-input"),
     *[p for p in router.urls if p.name not in ("drawing-image", "drawing-input")],
     path("schema/", SpectacularAPIView.as_view(permission_classes=[AllowAny]), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema", permission_classes=[AllowAny]), name="docs"),
     path("redoc/", SpectacularRedocView.as_view(url_name="api:schema", permission_classes=[AllowAny]), name="redoc"),
-    re_path(r"", api.not_found),  # last: anything else under /api/ is a JSON 404
+    re_path(r"", not_found),  # last: anything else under /api/ is a JSON 404
 ]

@@ -6,7 +6,7 @@ from django.http import StreamingHttpResponse
 from django.template.response import TemplateResponse
 from django.utils import timezone
 
-from . import export
+from recognizer.staff import export
 
 
 class ExportForm(forms.Form):

@@ -13,7 +13,7 @@ import math
 from django.db.models import Avg, Case, Count, F, IntegerField, Q, Value, When
 from django.db.models.functions import TruncWeek
 
-from .models import DIGITS, MODEL_NAMES, Drawing, Prediction
+from recognizer.models import DIGITS, MODEL_NAMES, Drawing, Prediction
 
 Z_95 = 1.959963984540054  # two-sided 95% normal quantile
 

@@ -24,8 +24,8 @@ from datetime import UTC, datetime
 import numpy as np
 from numpy.lib import format as npy_format
 
-from .mnist import IMAGES_MAGIC, LABELS_MAGIC
-from .models import MODEL_NAMES, Drawing, Prediction
+from recognizer.ml.mnist import IMAGES_MAGIC, LABELS_MAGIC
+from recognizer.models import MODEL_NAMES, Drawing, Prediction
 
 FORMATS = ("csv", "idx", "npz", "png")
 # Over HTTP, and for --out ending in .zip, the two IDX files travel in one zip.

@@ -21,8 +21,8 @@ import numpy as np
 from PIL import Image
 from scipy import ndimage
 
-from recognizer import mnist, preprocess
-from recognizer.training import thin
+from recognizer.ml import mnist, preprocess
+from recognizer.ml.augmentation import thin
 
 CANVAS = 280
 DEFAULT_SEED = 1234

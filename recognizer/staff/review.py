@@ -24,8 +24,8 @@ from django.urls import path, reverse
 from django.utils.dateparse import parse_datetime
 from django.views.decorators.http import require_GET, require_POST
 
-from . import accuracy, charts
-from .models import MODEL_NAMES, Drawing, Prediction
+from recognizer.models import MODEL_NAMES, Drawing, Prediction
+from recognizer.staff import accuracy, charts
 
 LEASE_SECONDS = 120
 LOW_CONFIDENCE = 0.9

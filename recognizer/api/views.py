@@ -1,0 +1,255 @@
+"""The REST API's views: thin, over the serializers, the models and the export."""
+
+from django.conf import settings
+from django.http import HttpResponse, StreamingHttpResponse
+from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
+from rest_framework import exceptions, mixins, permissions, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from recognizer.api.errors import PayloadTooLarge, error_responses, json_error
+from recognizer.api.permissions import DrewIt, IsStaffOrDrew
+from recognizer.api.serializers import (
+    AccuracyQuerySerializer,
+    DrawingFilterSerializer,
+    DrawingListSerializer,
+    DrawingSerializer,
+    ExportFilterSerializer,
+    FeedbackSerializer,
+    LabelSerializer,
+    PredictSerializer,
+    idempotency_key,
+)
+from recognizer.api.throttling import FeedbackThrottle, PredictThrottle
+from recognizer.drawer import drawer_key, remember_drawer
+from recognizer.ml import preprocess
+from recognizer.models import Drawing
+from recognizer.staff import accuracy, export
+
+
+class ApiView:
+    """What every API view shares beyond ``REST_FRAMEWORK``: the 401 challenge."""
+
+    def get_authenticate_header(self, request):
+        # Unauthenticated is 401 with a challenge (Token: no browser password pop-up), not a bare 403.
+        for authenticator in self.get_authenticators():
+            header = authenticator.authenticate_header(request)
+            if header and not header.startswith("Basic"):
+                return header
+        return None
+
+
+class PredictView(ApiView, APIView):
+    """Run both models on a drawing and store it."""
+
+    permission_classes = [permissions.AllowAny]
+    throttle_classes = [PredictThrottle]
+    parser_classes = [JSONParser, MultiPartParser, FormParser]
+
+    def initial(self, request, *args, **kwargs):
+        # Refuse an oversized body from its header, before anything reads it.
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = 0
+        if length > settings.MAX_UPLOAD_BYTES:
+            raise PayloadTooLarge()
+        super().initial(request, *args, **kwargs)
+
+    @extend_schema(
+        operation_id="predict",
+        request={"application/json": PredictSerializer, "multipart/form-data": PredictSerializer},
+        parameters=[
+            OpenApiParameter(
+                "Idempotency-Key",
+                OpenApiTypes.STR,
+                OpenApiParameter.HEADER,
+                description="A random key (e.g. a UUID) per drawing, 1-64 characters of A-Z a-z 0-9 . _ : -. "
+                "Sending the same drawing again with the same key (a retry after a lost answer) answers the drawing "
+                "stored the first time, with the header Idempotent-Replayed: true, instead of storing it twice.",
+            )
+        ],
+        responses={201: DrawingSerializer, **error_responses(400, 409, 413, 415, 422, 429, 503)},
+        auth=[{}],
+    )
+    def post(self, request):
+        key = idempotency_key(request)  # a bad header is refused before any work
+        serializer = PredictSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        drawer = drawer_key(request)
+        drawing = serializer.save(drawer_key=drawer, idempotency_key=key)  # predictions come back with it
+        response = Response(
+            DrawingSerializer(drawing, context={"request": request}).data, status=status.HTTP_201_CREATED
+        )
+        if drawing.replayed:
+            response["Idempotent-Replayed"] = "true"
+        if drawer or drawing.replayed:
+            # A replay never hands out a cookie its client didn't send: the Idempotency-Key and the image
+            # bytes must not work as a credential for someone else's drawings.
+            return response
+        return remember_drawer(response, drawing.drawer_key)
+
+
+@extend_schema_view(
+    list=extend_schema(
+        parameters=[DrawingFilterSerializer],
+        responses={200: DrawingListSerializer, **error_responses(400, 401, 403, 404)},
+    ),
+    retrieve=extend_schema(responses={200: DrawingSerializer, **error_responses(401, 403, 404)}, auth=[{}]),
+    partial_update=extend_schema(
+        request=LabelSerializer, responses={200: DrawingSerializer, **error_responses(400, 401, 403, 404)}
+    ),
+)
+class DrawingViewSet(ApiView, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Stored drawings: staff list and label them; the person who drew one may see it and say what it was."""
+
+    queryset = Drawing.objects.with_predictions().select_related("labeled_by")
+    lookup_value_regex = r"-?[0-9]+"
+    http_method_names = ["get", "post", "patch", "head", "options"]
+
+    def get_permissions(self):
+        if self.action == "mine":
+            return [permissions.AllowAny()]
+        if self.action in ("retrieve", "image", "input"):
+            return [IsStaffOrDrew()]
+        if self.action == "feedback":
+            return [DrewIt()]
+        return [permissions.IsAdminUser()]
+
+    def get_throttles(self):
+        return [FeedbackThrottle()] if self.action == "feedback" else []
+
+    def get_object(self):
+        # Ids outside the column's range are simply not there (and must not reach the database).
+        if not 0 < int(self.kwargs["pk"]) < 2**63:
+            raise exceptions.NotFound()
+        return super().get_object()
+
+    def get_serializer_class(self):
+        return DrawingListSerializer if self.action == "list" else DrawingSerializer
+
+    def get_queryset(self):
+        qs = super().get_queryset()
+        if self.action == "list":
+            # The list shows neither picture; don't fetch the blobs.
+            filters = DrawingFilterSerializer(data=self.request.query_params.dict())
+            filters.is_valid(raise_exception=True)
+            qs = filters.filter(qs.defer("image", "model_input"))
+        elif self.action in ("feedback", "partial_update"):
+            qs = qs.defer("image")
+        return qs
+
+    @extend_schema(responses={200: DrawingListSerializer(many=True), **error_responses(400, 404)}, auth=[{}])
+    @action(detail=False)
+    def mine(self, request):
+        """This browser's drawings, newest first (the drawing page's "recent drawings")."""
+        qs = self.get_queryset().of_drawer(drawer_key(request)).defer("image", "model_input")
+        page = self.paginate_queryset(qs)
+        return self.get_paginated_response(DrawingListSerializer(page, many=True, context={"request": request}).data)
+
+    def partial_update(self, request, *args, **kwargs):
+        drawing = self.get_object()
+        serializer = LabelSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        drawing.set_label(serializer.validated_data["label"], by=request.user, source=Drawing.LabelSource.STAFF)
+        return Response(self.get_serializer(drawing).data)
+
+    @extend_schema(
+        request=FeedbackSerializer,
+        responses={200: DrawingSerializer, **error_responses(400, 401, 403, 404, 409, 429)},
+        auth=[{}],
+    )
+    @action(detail=True, methods=["post"])
+    def feedback(self, request, pk=None):
+        """The person who drew it says what it really was (never overrides a staff label)."""
+        drawing = self.get_object()
+        serializer = FeedbackSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        if not drawing.add_user_feedback(serializer.validated_data["label"]):
+            return json_error("already_labeled", "Staff have already labeled this drawing.", status.HTTP_409_CONFLICT)
+        return Response(self.get_serializer(drawing).data)
+
+    @extend_schema(
+        responses={(200, "image/png"): OpenApiTypes.BINARY, **error_responses(401, 403, 404)},
+        auth=[{}],
+        operation_id="drawing_image",
+    )
+    @action(detail=True, url_path="image.png")
+    def image(self, request, pk=None):
+        """The drawing exactly as received (PNG, or the JPEG/WebP it was sent as)."""
+        drawing = self.get_object()
+        return image_response(bytes(drawing.image), drawing.image_type)
+
+    @extend_schema(
+        responses={(200, "image/png"): OpenApiTypes.BINARY, **error_responses(401, 403, 404)},
+        auth=[{}],
+        operation_id="drawing_input",
+    )
+    @action(detail=True, url_path="input.png")
+    def input(self, request, pk=None):
+        """The 28×28 input the models saw, white ink on black."""
+        drawing = self.get_object()
+        return image_response(preprocess.input_to_png(preprocess.input_from_bytes(bytes(drawing.model_input))))
+
+    @extend_schema(
+        parameters=[ExportFilterSerializer],
+        responses={
+            **{
+                (200, media): OpenApiResponse(
+                    OpenApiTypes.BINARY, description="csv: text/csv; idx and png: a zip; npz: a NumPy archive."
+                )
+                for media in ("text/csv", "application/zip", "application/octet-stream")
+            },
+            **error_responses(400, 401, 403),
+        },
+        operation_id="drawings_export",
+    )
+    @action(detail=False, url_path="export")
+    def export(self, request):
+        """Labeled drawings as training data, streamed (staff labels unless told otherwise)."""
+        params = ExportFilterSerializer(data=request.query_params.dict())
+        params.is_valid(raise_exception=True)
+        options = dict(params.validated_data)
+        fmt = options.pop("format")
+        selection = export.select(**options)
+        stream = export.stream(fmt, selection)
+        filename = f"drawings-{timezone.now():%Y%m%d-%H%M%S}.{export.EXTENSIONS[fmt]}"
+        response = StreamingHttpResponse(stream, content_type=export.CONTENT_TYPES[fmt])
+        response["Content-Disposition"] = f'attachment; filename="{filename}"'
+        response["X-Drawing-Count"] = str(len(selection))
+        return response
+
+
+def image_response(data, content_type="image/png"):
+    response = HttpResponse(data, content_type=content_type)
+    response["Cache-Control"] = "private, max-age=3600"
+    response["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+class AccuracyView(ApiView, APIView):
+    permission_classes = [permissions.IsAdminUser]
+
+    @extend_schema(
+        parameters=[AccuracyQuerySerializer],
+        responses={
+            200: OpenApiResponse(
+                OpenApiTypes.OBJECT,
+                description="Per model accuracy with n and 95% Wilson interval, per-class precision and recall, "
+                "confusion matrices, agreement, accuracy when the models agree and disagree, at least one right, "
+                "coverage, confidence histogram and calibration, by week and by model version "
+                "(recognizer.accuracy.compute).",
+            ),
+            **error_responses(400, 401, 403),
+        },
+        operation_id="accuracy",
+    )
+    def get(self, request):
+        """Production accuracy of both models over labeled drawings."""
+        params = AccuracyQuerySerializer(data=request.query_params.dict())
+        params.is_valid(raise_exception=True)
+        return Response(accuracy.compute(include_user_labels=params.validated_data["include_user_labels"]))

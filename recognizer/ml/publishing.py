@@ -1,0 +1,123 @@
+"""Publishing: trained weights as ``models/<name>-<version>.<ext>`` plus their manifest entry."""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import json
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from recognizer.ml.network import Network
+from recognizer.ml.preprocess import PREPROCESS_VERSION
+
+
+@dataclass
+class TrainResult:
+    model: object
+    epochs: int
+    seed: int
+    seconds: float  # wall clock, augmentation of new epochs included
+    history: list[dict] = field(default_factory=list)
+    cpu_seconds: float = 0.0  # CPU time of the process (all threads) over the same span
+    config: dict = field(default_factory=dict)
+
+
+# ---------------------------------------------------------------------------------------------
+# Publishing: weights + manifest in models/
+
+
+def sha256_file(path) -> str:
+
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def read_manifest(models_dir) -> dict:
+    from pathlib import Path
+
+    path = Path(models_dir) / "manifest.json"
+    if path.exists():
+        return json.loads(path.read_text())
+    return {"models": {}}
+
+
+def publish(models_dir, name: str, result: TrainResult, info: dict) -> dict:
+    """Save ``result.model`` as ``models/<name>-<version>.<ext>`` and record it in the manifest.
+
+    The version is one more than the manifest's current one; the previous file is removed so
+    that models/ holds only current weights.  ``info`` adds fields (accuracies, data, ...).
+    """
+    import json
+    from pathlib import Path
+
+    models_dir = Path(models_dir)
+    models_dir.mkdir(parents=True, exist_ok=True)
+    manifest = read_manifest(models_dir)
+    previous = manifest.setdefault("models", {}).get(name)
+    version = int(previous["version"]) + 1 if previous else 1
+    filename = f"{name}-{version}.{'keras' if name == 'keras' else 'npz'}"
+    path = models_dir / filename
+    if name == "keras":
+        from recognizer.ml import keras_model
+
+        keras_model.save_model(result.model, path)
+        parameters = int(result.model.count_params())
+        architecture = keras_model.ARCHITECTURE
+    else:
+        result.model.save(path, metadata={"version": str(version), "seed": result.seed})
+        parameters = int(result.model.num_params())
+        architecture = "conv5x5x32-maxpool-relu-dense256-relu-dropout-dense10 (numpy)"
+    entry = {
+        "name": name,
+        "version": str(version),
+        "file": filename,
+        "sha256": sha256_file(path),
+        "trained_at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "architecture": architecture,
+        "parameters": parameters,
+        "epochs": result.epochs,
+        "seed": result.seed,
+        "hyperparameters": result.config,
+        "preprocess_version": PREPROCESS_VERSION,
+        "training_seconds": round(result.seconds, 1),
+        "training_cpu_seconds": round(result.cpu_seconds, 1),
+        **info,
+        "history": result.history,
+    }
+    manifest["models"][name] = entry
+    manifest["preprocess_version"] = PREPROCESS_VERSION
+    tmp = models_dir / "manifest.json.tmp"
+    tmp.write_text(json.dumps(manifest, indent=2) + "\n")
+    os.replace(tmp, models_dir / "manifest.json")
+    if previous and previous.get("file") != filename and (models_dir / previous["file"]).exists():
+        (models_dir / previous["file"]).unlink()
+    return entry
+
+
+def predict_fn(name: str, model) -> Callable[[np.ndarray], np.ndarray]:
+    """(N, 28, 28) float/uint8 -> (N,) digits, batched, for evaluation."""
+    if name == "keras":
+        from recognizer.ml import keras_model
+
+        return lambda x: keras_model.predict_proba(model, x).argmax(axis=1)
+    return lambda x: model.predict(x)
+
+
+def load_published(models_dir, name: str):
+    """The model object as committed (no checksum check; inference does that)."""
+
+    entry = read_manifest(models_dir)["models"][name]
+    path = Path(models_dir) / entry["file"]
+    if name == "keras":
+        from recognizer.ml import keras_model
+
+        return keras_model.load_model(path)
+    return Network.load(path)
