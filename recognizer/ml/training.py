@@ -72,7 +72,7 @@ def _print(msg: str) -> None:
 
 def train_custom(
     data: EpochData,
-    epochs: int = 20,
+    epochs: int = 15,
     seed: int = 0,
     batch_size: int = 128,
     peak_lr: float = 2e-3,
