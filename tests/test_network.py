@@ -119,3 +119,11 @@ def test_inference_is_stateless_and_uint8_ok():
     assert p.shape == (2, 10) and np.allclose(p.sum(axis=1), 1)
     assert np.allclose(net.predict_proba(x[:1])[0], p[0], atol=1e-6)
     assert not hasattr(net.layers[0], "cols")  # forward without train keeps nothing
+
+
+def test_layers_without_parameters_do_not_share_one_dict():
+    pool, relu = N.MaxPool2(), N.ReLU()
+    pool.grads["x"] = np.zeros(1)
+    assert pool.params is not relu.params
+    assert relu.grads == {}
+    assert N.Network(filters=2, hidden=3).layers[1].grads == {}

@@ -25,8 +25,10 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 
 class Layer:
-    params: dict[str, np.ndarray] = {}
-    grads: dict[str, np.ndarray] = {}
+    def __init__(self):
+        # Set per layer: dicts on the class would be one object shared by every layer without parameters.
+        self.params: dict[str, np.ndarray] = {}
+        self.grads: dict[str, np.ndarray] = {}
 
     def forward(self, x: np.ndarray, train: bool = False) -> np.ndarray:
         raise NotImplementedError
@@ -39,6 +41,7 @@ class Conv2D(Layer):
     """'valid' convolution (cross-correlation, stride 1) on NHWC tensors."""
 
     def __init__(self, in_channels: int, out_channels: int, kernel: int, rng: np.random.Generator):
+        super().__init__()
         fan_in = in_channels * kernel * kernel
         self.k = kernel
         self.params = {
@@ -117,6 +120,7 @@ class Flatten(Layer):
 
 class Dense(Layer):
     def __init__(self, n_in: int, n_out: int, rng: np.random.Generator):
+        super().__init__()
         self.params = {
             "W": (rng.standard_normal((n_in, n_out)) * np.sqrt(2.0 / n_in)).astype(np.float32),
             "b": np.zeros(n_out, np.float32),
@@ -137,6 +141,7 @@ class Dropout(Layer):
     """Inverted dropout: scales at training time, does nothing at inference."""
 
     def __init__(self, rate: float, rng: np.random.Generator):
+        super().__init__()
         self.rate, self.rng = rate, rng
 
     def forward(self, x, train=False):
