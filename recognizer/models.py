@@ -87,6 +87,55 @@ class DrawingManager(models.Manager.from_queryset(DrawingQuerySet)):
         drawing.remember_predictions(predictions)
         return drawing
 
+    def record_many(self, items, *, source="api", drawer_key="", preprocess_version):
+        """Store a batch: every drawing and both answers for each, in one transaction (two INSERTs in all).
+
+        ``items``: dicts with image, image_type, model_input (784 bytes), answers and optionally idempotency_key.
+        Returns the drawings in order, their predictions held as if prefetched. All or nothing.
+        """
+        drawings, rows = [], []
+        for item in items:
+            model_input = bytes(item["model_input"])
+            if len(model_input) != 28 * 28:
+                raise ValueError(f"model_input must be 784 bytes, got {len(model_input)}")
+            answers = item["answers"]
+            missing = set(MODEL_NAMES) - set(answers)
+            if missing:
+                raise ValueError(f"answers missing for models: {sorted(missing)}")
+            drawings.append(
+                Drawing(
+                    image=bytes(item["image"]),
+                    image_type=item.get("image_type", "image/png"),
+                    model_input=model_input,
+                    preprocess_version=preprocess_version,
+                    source=source,
+                    drawer_key=drawer_key or "",
+                    agree=len({answers[name].digit for name in MODEL_NAMES}) == 1,
+                    idempotency_key=item.get("idempotency_key") or None,
+                )
+            )
+        with transaction.atomic():
+            self.bulk_create(drawings)  # ids come back (RETURNING on PostgreSQL and SQLite)
+            for drawing, item in zip(drawings, items, strict=True):
+                rows.append(
+                    [
+                        Prediction(
+                            drawing=drawing,
+                            model_name=name,
+                            model_version=item["answers"][name].model_version,
+                            digit=int(item["answers"][name].digit),
+                            probabilities=[float(p) for p in item["answers"][name].probabilities],
+                            confidence=float(item["answers"][name].confidence),
+                            time_ms=float(item["answers"][name].time_ms),
+                        )
+                        for name in MODEL_NAMES
+                    ]
+                )
+            Prediction.objects.bulk_create([p for pair in rows for p in pair])
+        for drawing, pair in zip(drawings, rows, strict=True):
+            drawing.remember_predictions(pair)
+        return drawings
+
     def record_once(self, idempotency_key, **fields):
         """``record()``, unless a drawing with this idempotency key exists: then that one. ``(drawing, created)``.
 
@@ -109,6 +158,8 @@ class Drawing(models.Model):
     class Source(models.TextChoices):
         WEB = "web", "Web page"
         API = "api", "API"
+        V2 = "v2", "Open Inference Protocol v2"
+        TFSERVING = "tfserving", "TF Serving REST"
 
     class LabelSource(models.TextChoices):
         STAFF = "staff", "Staff"
@@ -120,7 +171,7 @@ class Drawing(models.Model):
     image_type = models.CharField(max_length=32, default="image/png")
     model_input = models.BinaryField(help_text="28×28 uint8 model input, 784 bytes, ink bright.")
     preprocess_version = models.CharField(max_length=32)
-    source = models.CharField(max_length=8, choices=Source.choices, default=Source.API)
+    source = models.CharField(max_length=16, choices=Source.choices, default=Source.API)
     drawer_key = models.CharField(
         "drawer key",
         max_length=64,
