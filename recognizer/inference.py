@@ -18,6 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
+from recognizer import metrics
+
 MODEL_NAMES = ("keras", "custom")
 MANIFEST = "manifest.json"
 _REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -178,7 +180,9 @@ def predict_both(x: np.ndarray) -> dict[str, ModelAnswer]:
     if x.shape != (28, 28):
         raise ValueError(f"expected a (28, 28) input, got {x.shape}")
     models = get_models()
-    return {name: _answer(models[name], x) for name in MODEL_NAMES}
+    answers = {name: _answer(models[name], x) for name in MODEL_NAMES}
+    metrics.observe_answers(answers)
+    return answers
 
 
 def _answers(model: _Model, x: np.ndarray) -> list[ModelAnswer]:
@@ -205,4 +209,7 @@ def predict_batch(x: np.ndarray) -> list[dict[str, ModelAnswer]]:
         return []
     models = get_models()
     per_model = {name: _answers(models[name], x) for name in MODEL_NAMES}
-    return [{name: per_model[name][i] for name in MODEL_NAMES} for i in range(len(x))]
+    batch = [{name: per_model[name][i] for name in MODEL_NAMES} for i in range(len(x))]
+    for answers in batch:
+        metrics.observe_answers(answers)
+    return batch
