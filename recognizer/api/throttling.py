@@ -38,11 +38,12 @@ class RateThrottle(BaseThrottle):
         window = int(now // period)
         key = f"throttle:{scope}:{ident}:{window}"
         self.wait_seconds = (window + 1) * period - now
+        cost = getattr(view, "throttle_cost", 1)  # a batch counts its images (api/batching.py)
         try:
             try:
-                count = cache.incr(key)  # one round trip once the window's counter exists
+                count = cache.incr(key, cost)  # one round trip once the window's counter exists
             except ValueError:  # first request of the window (or the counter just expired)
-                count = 1 if cache.add(key, 1, timeout=period + 1) else cache.incr(key)
+                count = cost if cache.add(key, cost, timeout=period + 1) else cache.incr(key, cost)
         except Exception:  # the cache is down: serve rather than fail every request
             logger.exception("throttle cache unavailable; not throttling")
             return True
