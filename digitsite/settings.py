@@ -195,6 +195,11 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.BasicAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAdminUser"],
+    "DEFAULT_PARSER_CLASSES": [  # JSON with bounded depth and size (api/parsers.py)
+        "recognizer.api.parsers.BoundedJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_PAGINATION_CLASS": "recognizer.api.pagination.Pagination",
     "DEFAULT_CONTENT_NEGOTIATION_CLASS": "recognizer.api.errors.LenientNegotiation",
     "EXCEPTION_HANDLER": "recognizer.api.errors.api_exception_handler",

@@ -80,6 +80,33 @@ def csrf_missing(c):
     return strict.patch(f"/api/drawings/{c.drawing.pk}/", {"label": 4}, format="json")
 
 
+def deep_json(key, depth=5000):
+    return ('{"' + key + '": ' + "[" * depth + "]" * depth + "}").encode()
+
+
+HUGE = b'{"label": ' + b"7" * 4400 + b"}"
+
+
+def drawing_url(c):
+    return f"/api/drawings/{c.drawing.pk}/"
+
+
+def feedback_url(c):
+    return f"/api/drawings/{c.drawing.pk}/feedback/"
+
+
+def send_raw(who, method, url, body):
+    return lambda c: getattr(c, who).generic(method, url(c), body, content_type="application/json")
+
+
+def list_filter(query):
+    return lambda c: c.staff.get("/api/drawings/?" + query)
+
+
+def export_filter(query):
+    return lambda c: c.staff.get("/api/drawings/export/?format=csv&" + query)
+
+
 def over_rate_limit(c):
     rates = {**api_settings.DEFAULT_THROTTLE_RATES, "predict_anon": "2/min"}
     with override_settings(REST_FRAMEWORK={**c.settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": rates}):
@@ -184,6 +211,38 @@ CASES = [
     ("export without format", lambda c: c.staff.get("/api/drawings/export/"), 400, "required"),
     # rate limit
     ("over the anonymous predict rate", over_rate_limit, 429, "throttled"),
+    # deep JSON, huge numbers, bad offsets and ids (Python's own limits must never become a 500)
+    ("predict image nested 5000 deep", raw(deep_json("image"), "application/json"), 400, "too_deep"),
+    ("predict nested 33 deep", raw(deep_json("image", 33), "application/json"), 400, "too_deep"),
+    ("label nested 5000 deep", send_raw("staff", "PATCH", drawing_url, deep_json("label")), 400, "too_deep"),
+    ("feedback nested 5000 deep", send_raw("owner", "POST", feedback_url, deep_json("label")), 400, "too_deep"),
+    ("label of 4400 digits as a string", patch_label("9" * 4400), 400, "invalid"),
+    ("feedback of 4400 digits as a string", feedback("1" * 4400), 400, "invalid"),
+    ("label of 4400 digits as a number", send_raw("staff", "PATCH", drawing_url, HUGE), 400, "parse_error"),
+    ("label 2**64 as a number", patch_label(2**64), 400, "out_of_range"),
+    ("JSON NaN", raw(b'{"image": NaN}', "application/json"), 400, "parse_error"),
+    ("list created_after +99:00", list_filter("created_after=2026-01-01T00:00:00%2B99:00"), 400, "invalid"),
+    ("list created_after -24:00", list_filter("created_after=2026-01-01T00:00:00-24:00"), 400, "invalid"),
+    (
+        "list created_before year 1 east of UTC",
+        list_filter("created_before=0001-01-01T00:00:00%2B05:00"),
+        400,
+        "overflow",
+    ),
+    (
+        "list created_after year 9999 west of UTC",
+        list_filter("created_after=9999-12-31T23:00:00-05:00"),
+        400,
+        "overflow",
+    ),
+    ("list created_after 2026-13-45", list_filter("created_after=2026-13-45"), 400, "invalid"),
+    ("list label of 5000 digits", list_filter("label=" + "9" * 5000), 400, "max_string_length"),
+    ("export created_after +99:00", export_filter("created_after=2026-01-01T00:00:00%2B99:00"), 400, "invalid"),
+    ("export created_before -24:00", export_filter("created_before=2026-01-01-24:00"), 400, "invalid"),
+    ("drawing id of 5000 digits", lambda c: c.staff.get("/api/drawings/" + "9" * 5000 + "/"), 404, "not_found"),
+    ("drawing id past 2**63", lambda c: c.staff.get(f"/api/drawings/{2**63}/"), 404, "not_found"),
+    ("page of 5000 digits", list_filter("page=" + "9" * 5000), 404, "not_found"),
+    ("page_size of 5000 digits", list_filter("page_size=" + "9" * 5000), 400, "invalid"),
 ]
 
 

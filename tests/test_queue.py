@@ -185,6 +185,18 @@ def test_undo_puts_a_user_label_back(alice, queue):
     assert (d.label, d.label_source, d.labeled_by, d.labeled_at) == (9, "user", None, said_at)
 
 
+def test_undo_of_a_label_whose_earlier_labeler_was_deleted_restores_nobody(alice, queue, django_user_model):
+    d = queue["user_said"]
+    carol = django_user_model.objects.create_user(username="carol", is_staff=True)
+    Drawing.objects.filter(pk=d.pk).update(labeled_by=carol)  # the label alice replaces names carol
+    post(alice, LABEL, {"id": d.pk, "label": 4})
+    carol.delete()  # her id is still in alice's undo record
+    response = post(alice, UNDO)
+    assert response.status_code == 200, response.content
+    d.refresh_from_db()
+    assert (d.label, d.label_source, d.labeled_by) == (9, "user", None)
+
+
 def test_undone_drawing_stays_with_its_labeler(alice, bob, queue):
     (first,) = next_ids(alice)
     post(alice, LABEL, {"id": first, "label": 3})
@@ -213,6 +225,12 @@ def test_undo_does_not_clobber_a_later_change(alice, bob, queue, other_staff_use
         ({"id": 1, "label": True}, "invalid_label"),
         ({"id": 1, "label": 1.5}, "invalid_label"),
         ({"id": 1}, "invalid_label"),
+        ({"id": 2**63, "label": 1}, "invalid_id"),
+        ({"id": str(2**64), "label": 1}, "invalid_id"),
+        ({"id": 0, "label": 1}, "invalid_id"),
+        ({"id": 1, "label": "9" * 4400}, "invalid_label"),
+        ({"id": "1" * 5000, "label": 1}, "invalid_id"),
+        ({"id": 1, "label": [[[[1]]]]}, "invalid_label"),
     ],
 )
 def test_bad_label_requests(alice, queue, body, code):
@@ -229,6 +247,23 @@ def test_not_json_and_unknown_drawing(alice, queue):
     assert response.status_code == 404 and response.json()["error"] == "not_found"
     assert alice.get(LABEL).status_code == 405
     assert alice.get(NEXT, {"count": "many"}).json()["error"] == "invalid_count"
+
+
+def test_deep_json_huge_ids_and_numbers_are_400s(alice, queue):
+    deep = b'{"id": 1, "label": ' + b"[" * 5000 + b"]" * 5000 + b"}"
+    for url in (LABEL, SKIP):
+        response = alice.post(url, deep, content_type="application/json")
+        assert response.status_code == 400 and response.json()["error"] == "invalid_json"
+    huge_number = b'{"id": 1, "label": ' + b"7" * 4400 + b"}"
+    response = alice.post(LABEL, huge_number, content_type="application/json")
+    assert response.status_code == 400 and response.json()["error"] == "invalid_json"
+    response = post(alice, SKIP, {"id": 2**63})
+    assert response.status_code == 400 and response.json()["error"] == "invalid_id"
+    for exclude in (str(2**63), "-1", "9" * 5000):
+        response = alice.get(NEXT, {"exclude": exclude})
+        assert response.status_code == 400 and response.json()["error"] == "invalid_exclude", exclude
+    assert alice.get(NEXT, {"count": "9" * 5000}).json()["error"] == "invalid_count"
+    assert Drawing.objects.filter(label_source="staff").count() == 1
 
 
 def test_empty_queue(alice):

@@ -4,6 +4,8 @@ from rest_framework import exceptions
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.settings import api_settings
 
+from recognizer import limits
+
 
 class Pagination(PageNumberPagination):
     page_size_query_param = "page_size"
@@ -18,8 +20,9 @@ class Pagination(PageNumberPagination):
         if value is None:
             return self.page_size
         # A wrong page size is an error, not silently the default.
-        if not value.isdigit() or not 1 <= int(value) <= self.max_page_size:
+        try:
+            return limits.parse_int(value, 1, self.max_page_size)
+        except ValueError:
             raise exceptions.ValidationError(
                 {"page_size": [f"Must be an integer from 1 to {self.max_page_size}."]}, code="invalid"
-            )
-        return int(value)
+            ) from None

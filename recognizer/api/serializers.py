@@ -21,6 +21,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.exceptions import APIException
 
+from recognizer import limits
 from recognizer.ml import preprocess
 from recognizer.models import MODEL_NAMES, Drawing, Prediction
 
@@ -219,11 +220,11 @@ class DigitField(serializers.Field):
     }
 
     def to_internal_value(self, data):
-        if isinstance(data, bool):
+        if isinstance(data, bool) or not isinstance(data, int | str):
             self.fail("invalid")
-        if isinstance(data, str) and re.fullmatch(r"\s*-?\d+\s*", data):
-            data = int(data)
-        if not isinstance(data, int):
+        try:
+            data = limits.parse_int(data)  # bounded: a 4,400-digit string is "invalid", not int()'s ValueError
+        except ValueError:
             self.fail("invalid")
         if not 0 <= data <= 9:
             self.fail("out_of_range", value=data)
@@ -353,14 +354,19 @@ class FlexibleDateTimeField(serializers.DateTimeField):
     """ISO 8601 date-time or plain date (midnight, server time zone)."""
 
     def to_internal_value(self, value):
-        if isinstance(value, str) and parse_datetime(value) is None:
-            try:
+        if not isinstance(value, str) or len(value) > 64:
+            self.fail("invalid", format="YYYY-MM-DD or ISO 8601")
+        try:
+            # parse_datetime raises on an offset such as +99:00 or -24:00; the UTC check catches year 1 / 9999
+            # edges the database would overflow on.
+            moment = parse_datetime(value)
+            if moment is None:
                 day = parse_date(value)
-            except ValueError:
-                day = None
-            if day is not None:
-                return timezone.make_aware(datetime.combine(day, time.min))
-        return super().to_internal_value(value)
+                if day is not None:
+                    return timezone.make_aware(datetime.combine(day, time.min))
+            return limits.storable_datetime(super().to_internal_value(value))
+        except (ValueError, OverflowError):
+            self.fail("invalid", format="YYYY-MM-DD or ISO 8601")
 
 
 def finite(value):

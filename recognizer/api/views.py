@@ -7,11 +7,13 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import exceptions, mixins, permissions, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from recognizer import limits
 from recognizer.api.errors import PayloadTooLarge, error_responses, json_error
+from recognizer.api.parsers import BoundedJSONParser
 from recognizer.api.permissions import DrewIt, IsStaffOrDrew
 from recognizer.api.serializers import (
     AccuracyQuerySerializer,
@@ -48,7 +50,7 @@ class PredictView(ApiView, APIView):
 
     permission_classes = [permissions.AllowAny]
     throttle_classes = [PredictThrottle]
-    parser_classes = [JSONParser, MultiPartParser, FormParser]
+    parser_classes = [BoundedJSONParser, MultiPartParser, FormParser]
 
     def initial(self, request, *args, **kwargs):
         # Refuse an oversized body from its header, before anything reads it.
@@ -125,8 +127,10 @@ class DrawingViewSet(ApiView, mixins.ListModelMixin, mixins.RetrieveModelMixin, 
 
     def get_object(self):
         # Ids outside the column's range are simply not there (and must not reach the database).
-        if not 0 < int(self.kwargs["pk"]) < 2**63:
-            raise exceptions.NotFound()
+        try:
+            limits.parse_int(self.kwargs["pk"], 1, limits.MAX_ID)
+        except ValueError:
+            raise exceptions.NotFound() from None
         return super().get_object()
 
     def get_serializer_class(self):

@@ -11,8 +11,8 @@ queue. Skips and the undo stack live in the session: they are one person's, not 
 """
 
 import io
-import json
 
+from django.contrib.auth import get_user_model
 from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
@@ -24,6 +24,7 @@ from django.urls import path, reverse
 from django.utils.dateparse import parse_datetime
 from django.views.decorators.http import require_GET, require_POST
 
+from recognizer import limits
 from recognizer.models import MODEL_NAMES, Drawing, Prediction
 from recognizer.staff import accuracy, charts
 
@@ -173,10 +174,17 @@ def undo_label(user, record):
         before = record["before"]
         drawing.label = before["label"]
         drawing.label_source = before["label_source"]
-        drawing.labeled_by_id = before["labeled_by"]
+        drawing.labeled_by_id = _existing_user_id(before["labeled_by"])
         drawing.labeled_at = parse_datetime(before["labeled_at"]) if before["labeled_at"] else None
         drawing.save(update_fields=["label", "label_source", "labeled_by", "labeled_at"])
     return Drawing.objects.with_predictions().defer("image", "model_input").get(pk=pk)
+
+
+def _existing_user_id(pk):
+    """``pk`` if that user still exists: the one who labeled before may have been deleted since."""
+    if pk is None or not get_user_model().objects.filter(pk=pk).exists():
+        return None
+    return pk
 
 
 # --- images -----------------------------------------------------------------------------------------------
@@ -199,22 +207,26 @@ def _json_error(code, detail, status):
 
 
 def _int(value, name, low=None, high=None):
-    if isinstance(value, bool) or not isinstance(value, int | str):
-        raise QueueError(f"{name} must be an integer.", code="invalid_" + name)
     try:
-        number = int(value)
+        return limits.parse_int(value, low, high)  # bounded digits: never int()'s 4,300-digit ValueError
     except ValueError:
-        raise QueueError(f"{name} must be an integer.", code="invalid_" + name) from None
-    if (low is not None and number < low) or (high is not None and number > high):
-        raise QueueError(f"{name} must be between {low} and {high}.", code="invalid_" + name)
-    return number
+        if low is None or high is None:
+            raise QueueError(f"{name} must be an integer.", code="invalid_" + name) from None
+        raise QueueError(f"{name} must be an integer between {low} and {high}.", code="invalid_" + name) from None
+
+
+def _id(value, name="id"):
+    # Ids past the BigAutoField range would overflow the database driver (SQLite: OverflowError, a 500).
+    return _int(value, name, 1, limits.MAX_ID)
 
 
 def _body(request):
     try:
-        data = json.loads(request.body or b"{}")
-    except (ValueError, UnicodeDecodeError):
-        raise QueueError("Body must be JSON.", code="invalid_json") from None
+        data = limits.loads(request.body or b"{}")  # bounded depth: 5,000 brackets are a 400, not a RecursionError
+    except limits.BadInput:
+        raise QueueError(
+            f"Body must be JSON (at most {limits.MAX_JSON_DEPTH} levels deep).", code="invalid_json"
+        ) from None
     if not isinstance(data, dict):
         raise QueueError("Body must be a JSON object.", code="invalid_json")
     return data
@@ -313,7 +325,7 @@ class ReviewAdminMixin:
         def handle(request):
             def handler():
                 raw = [v for v in request.GET.get("exclude", "").split(",") if v.strip()]
-                exclude = [_int(v, "exclude") for v in raw[:100]]
+                exclude = [_id(v, "exclude") for v in raw[:100]]
                 count = _int(request.GET.get("count", "1"), "count", 1, 10)
                 drawings = next_drawings(
                     request.user.pk, exclude=exclude, skipped=request.session.get(SKIPPED_KEY, []), count=count
@@ -329,7 +341,7 @@ class ReviewAdminMixin:
         def handle(request):
             def handler():
                 data = _body(request)
-                pk = _int(data.get("id"), "id")
+                pk = _id(data.get("id"))
                 digit = _int(data.get("label"), "label", 0, 9)
                 record = label_drawing(request.user, pk, digit)
                 stack = request.session.get(UNDO_KEY, [])
@@ -344,7 +356,7 @@ class ReviewAdminMixin:
         @require_POST
         def handle(request):
             def handler():
-                pk = _int(_body(request).get("id"), "id")
+                pk = _id(_body(request).get("id"))
                 skipped = [s for s in request.session.get(SKIPPED_KEY, []) if s != pk]
                 request.session[SKIPPED_KEY] = [*skipped, pk][-SKIP_LIMIT:]
                 release_lease(pk, request.user.pk)
