@@ -69,6 +69,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "recognizer.metrics.MetricsMiddleware",  # first: times and counts every answer (issue 16)
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -187,6 +188,11 @@ MNIST_DIR = Path(os.environ.get("MNIST_DIR", BASE_DIR.parent / "shared" / "data"
 # Uploads: the largest predict body we accept (bytes); larger gets 413.
 MAX_UPLOAD_BYTES = env_int("MAX_UPLOAD_BYTES", 1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_UPLOAD_BYTES + 64 * 1024
+# Batches (/api/predict/batch/, /v2/ infer, /v1/ predict): at most this many images, and a body of this many bytes.
+MAX_BATCH_IMAGES = env_int("MAX_BATCH_IMAGES", 64)
+MAX_BATCH_BYTES = env_int("MAX_BATCH_BYTES", 8 * 1024 * 1024)
+# Who may read /metrics besides loopback: addresses or networks, comma-separated (e.g. 10.0.0.5,10.1.0.0/16).
+METRICS_ALLOWED_IPS = env_list("METRICS_ALLOWED_IPS", [])
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -216,6 +222,8 @@ SPECTACULAR_SETTINGS = {
     "TITLE": "Digit Recognizer API",
     "DESCRIPTION": "Draw a digit, get two models' answers, label and export the drawings.",
     "VERSION": "1.0.0",
+    # Operation ids and tags stay as they were now that /v2/ and /v1/ paths are in the schema too.
+    "SCHEMA_PATH_PREFIX": r"/api/",
     "SERVE_INCLUDE_SCHEMA": False,
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
