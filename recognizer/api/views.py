@@ -1,7 +1,7 @@
 """The REST API's views: thin, over the serializers, the models and the export."""
 
 from django.conf import settings
-from django.http import HttpResponse, StreamingHttpResponse
+from django.http import StreamingHttpResponse
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
@@ -28,6 +28,7 @@ from recognizer.api.serializers import (
 )
 from recognizer.api.throttling import FeedbackThrottle, PredictThrottle
 from recognizer.drawer import drawer_key, remember_drawer
+from recognizer.image_responses import image_response
 from recognizer.ml import preprocess
 from recognizer.models import Drawing
 from recognizer.staff import accuracy, export
@@ -226,13 +227,6 @@ class DrawingViewSet(ApiView, mixins.ListModelMixin, mixins.RetrieveModelMixin, 
         response["Content-Disposition"] = f'attachment; filename="{filename}"'
         response["X-Drawing-Count"] = str(len(selection))
         return response
-
-
-def image_response(data, content_type="image/png"):
-    response = HttpResponse(data, content_type=content_type)
-    response["Cache-Control"] = "private, max-age=3600"
-    response["X-Content-Type-Options"] = "nosniff"
-    return response
 
 
 class AccuracyView(ApiView, APIView):

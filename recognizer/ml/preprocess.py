@@ -68,6 +68,10 @@ class EmptyDrawing(ImageError):
 # Decoding
 
 
+# The formats decode_image accepts, as content types (what a drawing's image_type may be).
+IMAGE_TYPES = ("image/png", "image/jpeg", "image/webp")
+
+
 def _sniff(data: bytes) -> str | None:
     """PNG/JPEG/WEBP from the magic bytes, else None."""
     if data.startswith(b"\x89PNG\r\n\x1a\n"):

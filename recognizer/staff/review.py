@@ -17,7 +17,7 @@ from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import Exists, F, Min, OuterRef, Q
-from django.http import Http404, HttpResponse, JsonResponse
+from django.http import Http404, JsonResponse
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -25,6 +25,7 @@ from django.utils.dateparse import parse_datetime
 from django.views.decorators.http import require_GET, require_POST
 
 from recognizer import limits
+from recognizer.image_responses import image_response
 from recognizer.models import MODEL_NAMES, Drawing, Prediction
 from recognizer.staff import accuracy, charts
 
@@ -35,7 +36,6 @@ SKIP_LIMIT = 1000
 LEASE_SCAN = 50  # candidates looked at per query when skipping ones leased to someone else
 SKIPPED_KEY = "label_queue_skipped"
 UNDO_KEY = "label_queue_undo"
-SAFE_IMAGE_TYPES = {"image/png", "image/jpeg", "image/webp"}
 
 
 class QueueError(Exception):
@@ -447,18 +447,10 @@ class ReviewAdminMixin:
         if not self.has_view_permission(request):
             raise Http404
         drawing = get_object_or_404(Drawing.objects.only("image", "image_type"), pk=pk)
-        # Only image types a browser shows inertly; anything else (e.g. SVG with script) is not served inline.
-        content_type = drawing.image_type if drawing.image_type in SAFE_IMAGE_TYPES else "application/octet-stream"
-        response = HttpResponse(bytes(drawing.image), content_type=content_type)
-        response["Cache-Control"] = "private, max-age=3600"
-        response["X-Content-Type-Options"] = "nosniff"
-        response["Content-Security-Policy"] = "default-src 'none'; sandbox"
-        return response
+        return image_response(bytes(drawing.image), drawing.image_type)
 
     def input_view(self, request, pk):
         if not self.has_view_permission(request):
             raise Http404
         drawing = get_object_or_404(Drawing.objects.only("model_input"), pk=pk)
-        response = HttpResponse(input_png(drawing.model_input), content_type="image/png")
-        response["Cache-Control"] = "private, max-age=3600"
-        return response
+        return image_response(input_png(drawing.model_input))
