@@ -6,6 +6,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.routers import SimpleRouter
 
 from recognizer.api import views
+from recognizer.api.batch import BatchPredictView
 from recognizer.api.errors import not_found
 
 app_name = "api"
@@ -19,6 +20,7 @@ model_input = views.DrawingViewSet.as_view({"get": "input"}, detail=True, basena
 
 urlpatterns = [
     path("predict/", views.PredictView.as_view(), name="predict"),
+    path("predict/batch/", BatchPredictView.as_view(), name="predict-batch"),
     path("accuracy/", views.AccuracyView.as_view(), name="accuracy"),
     re_path(r"^drawings/(?P<pk>-?[0-9]+)/image\.png$", image, name="drawing-image"),
     re_path(r"^drawings/(?P<pk>-?[0-9]+)/input\.png$", model_input, name="drawing-input"),

@@ -1,0 +1,150 @@
+"""TensorFlow Serving's REST API for the models ``keras`` and ``custom``.
+
+- ``GET /v1/models/{name}``: model status (``model_version_status``).
+- ``POST /v1/models/{name}:predict``: ``instances`` (row format) or ``inputs`` (columnar format), never both. One
+  instance is a 28×28 array of FP32 in the MNIST convention (ink 1.0, background 0.0), or ``{"b64": "<image bytes>"}``
+  (PNG, JPEG or WebP, the canvas path, validated as ``/api/predict/``); the named form ``{"image": ...}`` /
+  ``{"input": ...}`` is accepted too. The answer is ``{"predictions": [[10 probabilities], ...]}`` for rows and
+  ``{"outputs": [[...], ...]}`` for columns, as TF Serving answers.
+
+Every image is stored with both models' answers (source ``tfserving``), one transaction per request. Errors are
+TF Serving's ``{"error": "<message>"}``.
+"""
+
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers
+from rest_framework.response import Response
+
+from recognizer import limits
+from recognizer.api import batching
+from recognizer.api.serializers import ApiError
+from recognizer.api.v2 import model_or_404, model_version
+from recognizer.models import Drawing
+
+INPUT_NAMES = ("image", "input", "images", "inputs")
+
+
+class TFServingView(batching.BatchView):
+    error_shape = "message"
+    authentication_classes = []  # no cookies or passwords: programs call these doors
+
+
+ModelStatus = inline_serializer(
+    "TFServingModelStatus",
+    {
+        "model_version_status": inline_serializer(
+            "TFServingVersionStatus",
+            {
+                "version": serializers.CharField(),
+                "state": serializers.CharField(),
+                "status": inline_serializer(
+                    "TFServingStatus", {"error_code": serializers.CharField(), "error_message": serializers.CharField()}
+                ),
+            },
+            many=True,
+        )
+    },
+)
+Instance = {
+    "oneOf": [
+        {"type": "array", "description": "28 rows of 28 numbers from 0.0 to 1.0", "items": {}},
+        {"type": "object", "description": '{"b64": "<PNG, JPEG or WebP bytes, base64>"}', "additionalProperties": True},
+    ]
+}
+PredictRequest = {
+    "type": "object",
+    "properties": {
+        "signature_name": {"type": "string", "enum": ["serving_default"]},
+        "instances": {"type": "array", "items": Instance, "minItems": 1},
+        "inputs": {"description": "Columnar: the instances as one list, or {input name: list}."},
+    },
+}
+PredictResponse = inline_serializer(
+    "TFServingPredictResponse",
+    {
+        "predictions": serializers.ListField(
+            child=serializers.ListField(child=serializers.FloatField()), required=False, help_text="Row format."
+        ),
+        "outputs": serializers.ListField(
+            child=serializers.ListField(child=serializers.FloatField()), required=False, help_text="Columnar format."
+        ),
+    },
+)
+
+
+class ModelStatusView(TFServingView):
+    throttle_classes = []
+
+    @extend_schema(
+        operation_id="tfserving_model_status",
+        responses={200: ModelStatus, **batching.error_message_responses(404, 503)},
+        tags=["tfserving"],
+        auth=[{}],
+    )
+    def get(self, request, name):
+        """Model status, as TF Serving's GetModelStatus."""
+        model_or_404(name)
+        version = model_version(name)
+        return Response(
+            {
+                "model_version_status": [
+                    {"version": version, "state": "AVAILABLE", "status": {"error_code": "OK", "error_message": ""}}
+                ]
+            }
+        )
+
+
+class PredictView(TFServingView):
+    @extend_schema(
+        operation_id="tfserving_predict",
+        request={"application/json": PredictRequest},
+        responses={200: PredictResponse, **batching.error_message_responses(400, 404, 413, 415, 422, 429, 503)},
+        tags=["tfserving"],
+        auth=[{}],
+    )
+    def post(self, request, name):
+        """Predict on a batch: every image is stored with both models' answers."""
+        model_or_404(name)
+        try:
+            body = limits.loads(self.read_body(request) or b"null")
+        except limits.BadInput as exc:
+            raise ApiError("invalid_json", exc.detail) from None
+        rows, where, key = instances_of(body)
+        batching.check_count(len(rows), where=where)
+        self.throttle_images(request, len(rows))
+        items = [item(value, i, where) for i, value in enumerate(rows)]
+        drawings, _ = batching.predict_and_store(items, source=Drawing.Source.TFSERVING)
+        return Response({key: [d.prediction_for(name).probabilities for d in drawings]})
+
+
+def instances_of(body):
+    """(the list of instances, what to call it in errors, the answer's key)."""
+    if not isinstance(body, dict):
+        raise ApiError("invalid_request", "The request must be a JSON object with 'instances' or 'inputs'.")
+    if body.get("signature_name", "serving_default") != "serving_default":
+        raise ApiError("invalid_request", "The only signature is 'serving_default'.")
+    if ("instances" in body) == ("inputs" in body):
+        raise ApiError("invalid_request", "Send either 'instances' (row format) or 'inputs' (columnar), not both.")
+    if "instances" in body:
+        rows, where, key = body["instances"], "instances", "predictions"
+    else:
+        rows, where, key = body["inputs"], "inputs", "outputs"
+        if isinstance(rows, dict):  # {input name: tensor}
+            if len(rows) != 1 or next(iter(rows)) not in INPUT_NAMES:
+                raise ApiError("invalid_request", "'inputs' must hold one named input: 'image' or 'input'.")
+            rows = next(iter(rows.values()))
+    if not isinstance(rows, list):
+        raise ApiError("invalid_request", f"'{where}' must be a list of instances.")
+    return rows, where, key
+
+
+def item(value, index, where):
+    if isinstance(value, dict) and len(value) == 1 and next(iter(value)) in INPUT_NAMES:
+        value = next(iter(value.values()))  # a named instance: {"image": {"b64": ...}}
+    if isinstance(value, dict):
+        if set(value) != {"b64"} or not isinstance(value["b64"], str):
+            raise batching.BadItem(index, "invalid", 'an image is {"b64": "<base64 bytes>"}', where=where)
+        return batching.image_item(value["b64"], index, where)
+    if isinstance(value, list):
+        return batching.array_item(value, index, where)
+    raise batching.BadItem(index, "invalid", 'expected 28×28 numbers or {"b64": ...}', where=where)
