@@ -11,7 +11,9 @@ threads (also measured), so that much is safe to share. A worker only takes requ
 
 import gc
 import os
+import shutil
 import sys
+import tempfile
 import threading
 
 
@@ -47,6 +49,13 @@ THREAD_ENV = {
 for _name, _value in THREAD_ENV.items():
     os.environ.setdefault(_name, _value)
 
+# Prometheus multiprocess mode: every worker writes its counters to files in one folder and /metrics sums them. Set
+# here, before any worker (or the preloaded app) imports prometheus_client. A folder the operator names is used as
+# given; otherwise a fresh temporary one, removed when the master exits.
+_own_metrics_dir = not os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+if _own_metrics_dir:
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="digits-metrics-")
+
 preload_app = _env_bool("GUNICORN_PRELOAD", True)
 preload_tensorflow = _env_bool("GUNICORN_PRELOAD_TENSORFLOW", True)
 warm_up_models = _env_bool("GUNICORN_WARM_UP", True)
@@ -76,6 +85,12 @@ forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1,::1")
 
 
 def on_starting(server):
+    # Numbers left by an earlier run in the same folder would be added to this run's.
+    metrics_dir = os.environ["PROMETHEUS_MULTIPROC_DIR"]
+    os.makedirs(metrics_dir, exist_ok=True)
+    for name in os.listdir(metrics_dir):
+        if name.endswith(".db"):
+            os.remove(os.path.join(metrics_dir, name))
     if preload_app and preload_tensorflow and "digitsite" in wsgi_app:
         import keras  # noqa: F401  (modules only: no thread pool starts until a model runs)
         import tensorflow  # noqa: F401
@@ -115,3 +130,15 @@ def post_worker_init(worker):
         done.set()
         beat.join()
     worker.log.info("Worker %s: models warm (%s)", worker.pid, inference.model_versions())
+
+
+def child_exit(server, worker):
+    """A worker is gone: drop its live gauges (its counters stay, so totals never go backwards)."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server):
+    if _own_metrics_dir:
+        shutil.rmtree(os.environ["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)
