@@ -76,6 +76,21 @@ def plain_user(django_user_model):
     return django_user_model.objects.create_user(username="plain", password="plain-pass-123")
 
 
+# A test that asks for a real service carries its marker, so `-m "not redis"` really leaves Redis out.
+SERVICE_MARKERS = {"redis_url": "redis", "postgres_url": "postgres"}
+
+
+def pytest_collection_modifyitems(config, items):
+    unmarked = [
+        f"{item.nodeid} uses {fixture} without @pytest.mark.{marker}"
+        for item in items
+        for fixture, marker in SERVICE_MARKERS.items()
+        if fixture in getattr(item, "fixturenames", ()) and item.get_closest_marker(marker) is None
+    ]
+    if unmarked:
+        raise pytest.UsageError("\n".join(unmarked))
+
+
 def pytest_report_header(config):
     from django.conf import settings
 

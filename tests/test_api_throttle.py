@@ -69,6 +69,7 @@ def test_staff_are_not_limited_and_users_have_their_own_rate(settings, django_us
         assert statuses(APIClient(), 2) == [400, 429]
 
 
+@pytest.mark.redis
 @pytest.mark.django_db
 def test_throttle_counts_live_in_redis(settings, redis_url):
     prefix = f"throttle-test-{uuid.uuid4().hex[:8]}"
@@ -108,6 +109,7 @@ WORKER = textwrap.dedent(
 )
 
 
+@pytest.mark.redis
 def test_limit_holds_across_worker_processes_sharing_redis(redis_url):
     """Four processes (like gunicorn workers) hammer one IP's budget at once: exactly the limit gets through."""
     limit, workers, each = 25, 4, 12
