@@ -78,6 +78,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "recognizer.unavailable.ServiceUnavailableMiddleware",  # database/Redis unreachable: 503, not 500
 ]
 
 ROOT_URLCONF = "digitsite.urls"
@@ -129,7 +130,12 @@ if CACHE_URL.startswith(("redis://", "rediss://", "unix://")):
             "BACKEND": "django_redis.cache.RedisCache",
             "LOCATION": CACHE_URL,
             "KEY_PREFIX": os.environ.get("CACHE_KEY_PREFIX", "digits"),
-            "OPTIONS": {"CLIENT_CLASS": "django_redis.client.DefaultClient"},
+            "OPTIONS": {
+                "CLIENT_CLASS": "django_redis.client.DefaultClient",
+                # Fail fast when Redis is down or unreachable: the rate limits fall back per process.
+                "SOCKET_CONNECT_TIMEOUT": float(os.environ.get("REDIS_CONNECT_TIMEOUT", "0.5")),
+                "SOCKET_TIMEOUT": float(os.environ.get("REDIS_TIMEOUT", "0.5")),
+            },
         }
     }
 elif CACHE_URL in ("", "locmem://"):
@@ -137,8 +143,9 @@ elif CACHE_URL in ("", "locmem://"):
 else:
     raise ImproperlyConfigured(f"CACHE_URL/REDIS_URL must be redis://... or locmem://, got {CACHE_URL!r}")
 
-# Sessions read from the cache (Redis in production) and written through to the database.
-SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
+# Sessions in the database only: just staff have one (the drawing page uses a signed cookie), and cached_db
+# answers 500 when Redis is down (it writes the cache after a database read, unguarded).
+SESSION_ENGINE = "django.contrib.sessions.backends.db"
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -170,6 +177,7 @@ LOGIN_URL = "admin:login"
 # Security for production (DEBUG off); check --deploy passes with these.
 if not DEBUG:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]  # probes talk plain http to the upstream
     SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", True)
     SESSION_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", True)
     CSRF_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", True)
@@ -210,6 +218,8 @@ REST_FRAMEWORK = {
     "DEFAULT_CONTENT_NEGOTIATION_CLASS": "recognizer.api.errors.LenientNegotiation",
     "EXCEPTION_HANDLER": "recognizer.api.errors.api_exception_handler",
     "PAGE_SIZE": env_int("API_PAGE_SIZE", 50),
+    # Proxies in front that append to X-Forwarded-For (nginx in deploy/: 1); 0 trusts no header (clientip.py).
+    "NUM_PROXIES": env_int("TRUSTED_PROXIES", 0),
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_THROTTLE_RATES": {
         "predict_anon": os.environ.get("PREDICT_RATE_ANON", "60/min"),

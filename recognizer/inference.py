@@ -152,6 +152,11 @@ def warm_up() -> None:
     get_models()
 
 
+def is_warm() -> bool:
+    """Whether this process has its models loaded (``/readyz``); never loads them."""
+    return _models is not None
+
+
 def reset() -> None:
     """Forget the loaded models (tests, or after new weights were written)."""
     global _models

@@ -1,0 +1,19 @@
+"""Which address is the client: the socket's peer, or a hop of X-Forwarded-For when proxies are trusted.
+
+``TRUSTED_PROXIES`` (environment, default 0) is the number of proxies in front of gunicorn that append to
+X-Forwarded-For; nginx in ``deploy/`` is one. The client is then the address that many hops from the right: whatever
+the client wrote into the header itself sits further left and is ignored, so a spoofed header changes nothing.
+Used by the rate limits and by the failed-login lockout (axes).
+"""
+
+from rest_framework.settings import api_settings
+
+
+def client_ip(request):
+    remote = request.META.get("REMOTE_ADDR", "")
+    trusted = api_settings.NUM_PROXIES or 0  # REST_FRAMEWORK["NUM_PROXIES"], from TRUSTED_PROXIES
+    forwarded = request.META.get("HTTP_X_FORWARDED_FOR")
+    if not trusted or not forwarded:
+        return remote
+    hops = [hop.strip() for hop in forwarded.split(",") if hop.strip()]
+    return hops[-min(trusted, len(hops))] if hops else remote
