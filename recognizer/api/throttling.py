@@ -28,7 +28,7 @@ class LocalCounters:
         self._lock = threading.Lock()
         self._counts = {}
 
-    def incr(self, key, expires_at):
+    def incr(self, key, expires_at, by=1):
         with self._lock:
             if len(self._counts) >= self.MAX_KEYS:
                 now = time.time()
@@ -36,8 +36,8 @@ class LocalCounters:
                 if len(self._counts) >= self.MAX_KEYS:  # all live: forget the oldest half rather than grow
                     self._counts = dict(list(self._counts.items())[self.MAX_KEYS // 2 :])
             count, _ = self._counts.get(key, (0, expires_at))
-            self._counts[key] = (count + 1, expires_at)
-            return count + 1
+            self._counts[key] = (count + by, expires_at)
+            return count + by
 
 
 local_counters = LocalCounters()
@@ -81,14 +81,15 @@ class RateThrottle(BaseThrottle):
         window = int(now // period)
         key = f"throttle:{scope}:{ident}:{window}"
         self.wait_seconds = (window + 1) * period - now
+        cost = getattr(view, "throttle_cost", 1)  # a batch counts its images (api/batching.py)
         try:
             try:
-                count = cache.incr(key)  # one round trip once the window's counter exists
+                count = cache.incr(key, cost)  # one round trip once the window's counter exists
             except ValueError:  # first request of the window (or the counter just expired)
-                count = 1 if cache.add(key, 1, timeout=period + 1) else cache.incr(key)
+                count = cost if cache.add(key, cost, timeout=period + 1) else cache.incr(key, cost)
         except Exception as e:  # the cache is down (ConnectionError, TimeoutError...): count in this process
             warn_cache_down(e)
-            count = local_counters.incr(key, (window + 1) * period)
+            count = local_counters.incr(key, (window + 1) * period, cost)
         return count <= limit
 
     def wait(self):
