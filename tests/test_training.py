@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from recognizer.ml import augmentation, publishing, training
-from recognizer.ml.mnist import load_mnist
+from recognizer.ml.datasets import load_mnist
 
 
 @pytest.fixture(scope="module")
@@ -90,3 +90,49 @@ def test_train_and_publish_tiny_custom(digits, tmp_path):
     assert manifest["models"]["custom"]["sha256"] == publishing.sha256_file(tmp_path / "custom-2.npz")
     net = publishing.load_published(tmp_path, "custom")
     assert np.array_equal(net.predict(x[:20]), result.model.predict(x[:20]))
+
+
+def test_epoch_data_draws_pen_digits_afresh_each_epoch(digits):
+    from recognizer.ml import datasets
+
+    x, y = digits
+    pen_digits = datasets.load_unipen()[:30]
+    pen = augmentation.PenSet([d.strokes for d in pen_digits], [d.label for d in pen_digits], 2, weight=1.5)
+    data = augmentation.EpochData(x[:50], y[:50], seed=1, pen=pen)
+    xe, ye, we = data.get(0)
+    assert len(xe) == 50 + 2 * 30 and (we == 1.5).sum() == 60
+    assert sorted(ye[we == 1.5].tolist()) == sorted(2 * [d.label for d in pen_digits])
+    drawn = xe[we == 1.5]
+    assert drawn.dtype == np.uint8 and (drawn.max(axis=(1, 2)) == 255).all()  # real drawings, normalised
+    x1 = data.get(1)[0]
+    assert not np.array_equal(np.sort(x1[data.get(1)[2] == 1.5], axis=0), np.sort(drawn, axis=0))
+    with pytest.raises(ValueError):
+        augmentation.PenSet([d.strokes for d in pen_digits], [1, 2])
+
+
+def test_prepare_on_processes_builds_the_same_epochs(digits):
+    from recognizer.ml import datasets
+
+    x, y = digits
+    pen_digits = datasets.load_unipen()[:20]
+    pen = augmentation.PenSet([d.strokes for d in pen_digits], [d.label for d in pen_digits], 1)
+    parallel = augmentation.EpochData(x[:40], y[:40], seed=3, pen=pen)
+    parallel.prepare(3, workers=2)
+    assert sorted(parallel.cache) == [0, 1, 2]
+    serial = augmentation.EpochData(x[:40], y[:40], seed=3, pen=pen)
+    for epoch in range(3):
+        for a, b in zip(parallel.get(epoch), serial.get(epoch), strict=True):
+            assert np.array_equal(a, b)
+
+
+def test_pen_validation_is_by_held_out_writers_and_reports_sites():
+    from recognizer.ml import datasets
+
+    val = training.pen_validation_set()
+    _, held = datasets.split_writers(datasets.load_unipen())
+    assert len(val["y"]) == len(held) and set(val["writer"].tolist()) == {d.writer for d in held}
+    assert not set(val["writer"].tolist()) & {d.writer for d in training.pen_training_set_digits()}
+    res = training.evaluate_pen({"truth": lambda x: val["y"], "sevens": lambda x: np.full(len(x), 7)})
+    assert res["truth"]["accuracy"] == 100.0 and all(r["accuracy"] == 100.0 for r in res["truth"]["per_site"].values())
+    assert res["sevens"]["per_class"][7] == 100.0 and res["sevens"]["per_class"][1] == 0.0
+    assert sum(r["count"] for r in res["truth"]["per_site"].values()) == len(held)

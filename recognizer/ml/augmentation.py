@@ -11,19 +11,25 @@ every augmented digit through :func:`recognizer.ml.preprocess.normalize_ink`, th
 * ink: a random contrast curve (canvas strokes are solid, MNIST strokes soft).
 
 Each epoch's augmented data depends only on (seed, epoch), so the run is reproducible and
-both models can share the same epochs (:class:`EpochData` caches them).  Extra examples
-(e.g. staff-labeled drawings, already 28x28 model inputs) can be mixed in with a weight.
+both models can share the same epochs (:class:`EpochData` caches them, and builds many at once
+on several processes).  Extra examples (e.g. staff-labeled drawings, already 28x28 model
+inputs) can be mixed in with a weight, and so can real pen digits (:class:`PenSet`): strokes
+drawn afresh every epoch through the page's pen (:mod:`recognizer.ml.strokes`).
 """
 
 from __future__ import annotations
 
+import multiprocessing
+import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from scipy import ndimage
 
+from recognizer.ml import strokes
 from recognizer.ml.preprocess import EmptyDrawing, normalize_ink
+from recognizer.ml.strokes import StrokeAugment
 
 GRID = 64  # augmentation canvas: 2x resolution, room for rotation and scale-up
 
@@ -214,28 +220,110 @@ def _augment_chunk(x: np.ndarray, rng: np.random.Generator, cfg: AugmentConfig) 
     return out
 
 
-class EpochData:
-    """Augmented training epochs, a pure function of (seed, epoch), cached for reuse."""
+@dataclass
+class PenSet:
+    """Real pen digits (strokes), drawn afresh every epoch through the page's pen with stroke augmentation.
 
-    def __init__(self, x, y, seed: int, cfg: AugmentConfig = AugmentConfig(), extra: Extra | None = None):
-        self.x, self.y, self.seed, self.cfg, self.extra = x, y, seed, cfg, extra
+    Each epoch draws every digit ``renders_per_epoch`` times (a different writer's hand and pen each
+    time, :func:`recognizer.ml.strokes.augment_strokes`), each with sample weight ``weight``.
+    """
+
+    strokes: list
+    y: np.ndarray
+    renders_per_epoch: int = 2
+    weight: float = 1.0
+    cfg: StrokeAugment = field(default_factory=StrokeAugment)
+
+    def __post_init__(self):
+        self.y = np.asarray(self.y, dtype=np.uint8).reshape(-1)
+        if len(self.strokes) != len(self.y):
+            raise ValueError(f"pen digits: {len(self.strokes)} drawings but {len(self.y)} labels")
+
+    def describe(self) -> dict:
+        return {
+            "renders_per_epoch": self.renders_per_epoch,
+            "weight": self.weight,
+            "stroke_augmentation": self.cfg.as_dict(),
+        }
+
+
+# The EpochData a forked worker builds epochs from (inherited, never pickled).
+_WORKER_DATA: EpochData | None = None
+
+
+def _build_in_worker(epoch: int):
+    return epoch, _WORKER_DATA.build(epoch)
+
+
+class EpochData:
+    """Augmented training epochs, a pure function of (seed, epoch), cached for reuse.
+
+    An epoch is the MNIST training digits augmented, plus ``extra`` (staff-labeled drawings: one
+    clean copy and one augmented) and ``pen`` (real pen strokes, rendered afresh), shuffled.
+    :meth:`prepare` builds many epochs at once on several processes.
+    """
+
+    def __init__(
+        self,
+        x,
+        y,
+        seed: int,
+        cfg: AugmentConfig = AugmentConfig(),
+        extra: Extra | None = None,
+        pen: PenSet | None = None,
+    ):
+        self.x, self.y, self.seed, self.cfg, self.extra, self.pen = x, y, seed, cfg, extra, pen
         self.cache: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
-        self.seconds = 0.0  # time spent augmenting
+        self.seconds = 0.0  # wall time spent building epochs
+
+    def build(self, epoch: int):
+        """(x uint8, y uint8, sample weight float32) for this epoch, shuffled (not cached)."""
+        rng = np.random.default_rng([self.seed, epoch])
+        xs, ys, ws = [augment(self.x, rng, self.cfg)], [self.y], [np.ones(len(self.y), np.float32)]
+        if self.extra is not None and len(self.extra.x):
+            # staff-labeled drawings are already model inputs: one clean copy, one augmented
+            ex = self.extra
+            xs += [ex.x, augment(ex.x, rng, self.cfg)]
+            ys += [ex.y, ex.y]
+            ws += [np.full(2 * len(ex.y), ex.weight, np.float32)]
+        if self.pen is not None and len(self.pen.y):
+            for k in range(self.pen.renders_per_epoch):
+                pen_rng = np.random.default_rng([self.seed, epoch, 1000 + k])
+                xs.append(strokes.render_many(self.pen.strokes, pen_rng, self.pen.cfg))
+                ys.append(self.pen.y)
+                ws.append(np.full(len(self.pen.y), self.pen.weight, np.float32))
+        xa, ya, wa = np.concatenate(xs), np.concatenate(ys), np.concatenate(ws)
+        order = rng.permutation(len(xa))
+        return xa[order], ya[order], wa[order]
 
     def get(self, epoch: int):
         """(x uint8, y uint8, sample weight float32) for this epoch, shuffled."""
         if epoch not in self.cache:
             t0 = time.perf_counter()
-            rng = np.random.default_rng([self.seed, epoch])
-            xs, ys, ws = [augment(self.x, rng, self.cfg)], [self.y], [np.ones(len(self.y), np.float32)]
-            if self.extra is not None and len(self.extra.x):
-                # staff-labeled drawings are already model inputs: one clean copy, one augmented
-                ex = self.extra
-                xs += [ex.x, augment(ex.x, rng, self.cfg)]
-                ys += [ex.y, ex.y]
-                ws += [np.full(2 * len(ex.y), ex.weight, np.float32)]
-            xa, ya, wa = np.concatenate(xs), np.concatenate(ys), np.concatenate(ws)
-            order = rng.permutation(len(xa))
-            self.cache[epoch] = (xa[order], ya[order], wa[order])
+            self.cache[epoch] = self.build(epoch)
             self.seconds += time.perf_counter() - t0
         return self.cache[epoch]
+
+    def prepare(self, epochs: int, workers: int | None = None) -> None:
+        """Build epochs ``0..epochs-1`` now, on ``workers`` processes (default: one per CPU).
+
+        The same arrays as :meth:`get` would build one by one (each epoch is a function of the
+        seed and its number only).  Worker processes are forked: call this before TensorFlow
+        has started threads in this process.
+        """
+        global _WORKER_DATA
+        todo = [e for e in range(epochs) if e not in self.cache]
+        workers = min(workers or os.cpu_count() or 1, len(todo))
+        t0 = time.perf_counter()
+        if workers <= 1:
+            for e in todo:
+                self.cache[e] = self.build(e)
+        else:
+            _WORKER_DATA = self
+            try:
+                with multiprocessing.get_context("fork").Pool(workers) as pool:
+                    for e, built in pool.imap_unordered(_build_in_worker, todo):
+                        self.cache[e] = built
+            finally:
+                _WORKER_DATA = None
+        self.seconds += time.perf_counter() - t0

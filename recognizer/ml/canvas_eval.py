@@ -21,7 +21,7 @@ import numpy as np
 from PIL import Image
 from scipy import ndimage
 
-from recognizer.ml import mnist, preprocess
+from recognizer.ml import datasets, preprocess
 from recognizer.ml.augmentation import thin
 
 CANVAS = 280
@@ -153,7 +153,7 @@ def _to_png(ink: np.ndarray, transparent: bool) -> bytes:
 
 def build_canvas_set(count: int = DEFAULT_COUNT, seed: int = DEFAULT_SEED, mnist_dir=None) -> list[CanvasDigit]:
     """``count`` MNIST test digits redrawn on canvases, deterministic in (count, seed)."""
-    x, y = mnist.load_mnist("test", mnist_dir)
+    x, y = datasets.load_mnist("test", mnist_dir)
     rng = np.random.default_rng(seed)
     order = rng.permutation(len(x))[:count]
     out = []

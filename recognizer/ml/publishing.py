@@ -121,3 +121,13 @@ def load_published(models_dir, name: str):
 
         return keras_model.load_model(path)
     return Network.load(path)
+
+
+def record_run(models_dir, run: dict) -> None:
+    """Note the last training run (its wall time for all the models it trained) in the manifest."""
+    path = Path(models_dir) / "manifest.json"
+    manifest = read_manifest(models_dir)
+    manifest["training_run"] = run
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(manifest, indent=2) + "\n")
+    os.replace(tmp, path)

@@ -1,21 +1,25 @@
 """Data -> training -> evaluation -> publishing, for both models.  No Django here.
 
 Augmentation (:mod:`recognizer.ml.augmentation`) varies MNIST digits the way canvas drawings
-vary; each epoch's data depends only on (seed, epoch), so both models share the same epochs.
-Publishing (:mod:`recognizer.ml.publishing`) writes the weights and the manifest.
+vary and draws real pen strokes (UNIPEN, :mod:`recognizer.ml.datasets`) through the page's pen
+(:mod:`recognizer.ml.strokes`); each epoch's data depends only on (seed, epoch), so both models
+share the same epochs.  Publishing (:mod:`recognizer.ml.publishing`) writes the weights and the
+manifest.
 """
 
 from __future__ import annotations
 
+import functools
+import os
 import time
 from collections.abc import Callable
 
 import numpy as np
 
-from recognizer.ml import mnist
-from recognizer.ml.augmentation import AugmentConfig, EpochData, Extra
+from recognizer.ml import datasets, strokes
+from recognizer.ml.augmentation import AugmentConfig, EpochData, Extra, PenSet
 from recognizer.ml.network import Network
-from recognizer.ml.publishing import TrainResult, predict_fn, publish
+from recognizer.ml.publishing import TrainResult, predict_fn, publish, record_run
 
 Progress = Callable[[str], None]
 
@@ -25,10 +29,55 @@ Progress = Callable[[str], None]
 
 
 def load_data(mnist_dir=None):
-    """(x_train, y_train, x_test, y_test) as uint8."""
-    x, y = mnist.load_mnist("train", mnist_dir)
-    xt, yt = mnist.load_mnist("test", mnist_dir)
+    """(x_train, y_train, x_test, y_test) as uint8, from wherever :mod:`datasets` finds MNIST."""
+    x, y = datasets.load_mnist("train", mnist_dir)
+    xt, yt = datasets.load_mnist("test", mnist_dir)
     return x, y, xt, yt
+
+
+# The recipe: every UNIPEN training writer's digit drawn twice an epoch, each with weight 1.
+PEN_RENDERS_PER_EPOCH = 2
+PEN_WEIGHT = 1.0
+
+
+def pen_training_set_digits() -> list[datasets.PenDigit]:
+    """The UNIPEN training writers' digits (the validation writers left out)."""
+    return datasets.split_writers(datasets.load_unipen())[0]
+
+
+def pen_training_set(renders_per_epoch: int = PEN_RENDERS_PER_EPOCH, weight: float = PEN_WEIGHT) -> PenSet:
+    """The UNIPEN training writers' digits, to be drawn ``renders_per_epoch`` times an epoch."""
+    train = pen_training_set_digits()
+    return PenSet([d.strokes for d in train], [d.label for d in train], renders_per_epoch, weight)
+
+
+@functools.lru_cache(maxsize=2)
+def pen_validation_set(seed: int = 0) -> dict[str, np.ndarray]:
+    """The UNIPEN validation writers' digits drawn once with the page's pen: {"x", "y", "site", "writer"}."""
+    _, val = datasets.split_writers(datasets.load_unipen())
+    return {
+        "x": strokes.render_validation([d.strokes for d in val], seed=seed),
+        "y": np.array([d.label for d in val], np.uint8),
+        "site": np.array([d.site for d in val]),
+        "writer": np.array([d.writer for d in val]),
+    }
+
+
+def evaluate_pen(predict_fns: dict[str, Callable[[np.ndarray], np.ndarray]], seed: int = 0) -> dict[str, dict]:
+    """Accuracy on the UNIPEN validation writers: overall, by class and by site (percent)."""
+    data = pen_validation_set(seed)
+    y, site = data["y"], data["site"]
+    results = {}
+    for name, fn in predict_fns.items():
+        pred = np.asarray(fn(data["x"]))
+        res = evaluate_predictions(pred, y)
+        res["per_site"] = {
+            s: {"count": int((site == s).sum()), "accuracy": 100.0 * float(np.mean(pred[site == s] == y[site == s]))}
+            for s in sorted(set(site.tolist()))
+        }
+        res["writers"] = len(set(data["writer"].tolist()))
+        results[name] = res
+    return results
 
 
 # ---------------------------------------------------------------------------------------------
@@ -186,6 +235,44 @@ def train_keras(
 DEFAULT_EPOCHS = {"keras": 15, "custom": 15}
 
 
+def _rounded(res: dict) -> dict:
+    return {
+        "accuracy": round(res["accuracy"], 2),
+        "count": res["count"],
+        "writers": res["writers"],
+        "per_class": [round(v, 2) for v in res["per_class"]],
+        "per_site": {k: {"count": v["count"], "accuracy": round(v["accuracy"], 2)} for k, v in res["per_site"].items()},
+    }
+
+
+def datasets_used(x_train, pen: PenSet | None, extra: Extra | None, mnist_source: str) -> list[dict]:
+    """The manifest's list of every data set a model was trained on: name, count, license or attribution."""
+    used = [{**datasets.MNIST_INFO, "count": int(len(x_train)), "split": "train", "source": mnist_source}]
+    if pen is not None:
+        train, val = datasets.split_writers(datasets.load_unipen())
+        used.append(
+            {
+                **datasets.UNIPEN_INFO,
+                "count": len(pen.y),
+                "writers": len({d.writer for d in train}),
+                "held_out": {"count": len(val), "writers": len({d.writer for d in val}), "use": "validation"},
+                "split": "by writer: in every site, the 18 % of writers with the lowest sha256 are held out",
+                "source": "data/unipen/train-strokes.jsonl.gz",
+                **pen.describe(),
+            }
+        )
+    if extra is not None and len(extra.x):
+        used.append(
+            {
+                "name": "staff-labeled drawings",
+                "count": int(len(extra.x)),
+                "weight": extra.weight,
+                "license": "this site's own data",
+            }
+        )
+    return used
+
+
 def train_models(
     names=("custom", "keras"),
     epochs: int | None = None,
@@ -195,43 +282,69 @@ def train_models(
     canvas_count: int = 10_000,
     mnist_dir=None,
     progress: Progress = _print,
+    pen: PenSet | None | bool = True,
+    workers: int | None = None,
 ) -> dict[str, dict]:
     """Train, evaluate and publish the named models; returns their manifest entries.
 
-    Both models share the same augmented epochs (a function of the seed only), so the
-    augmentation cost is paid once.  The numpy model goes first: once TensorFlow's thread
-    pools exist in the process they compete with numpy's BLAS threads.
+    The data: MNIST augmented, plus the UNIPEN training writers' pen digits (``pen=True``: the
+    default recipe, :func:`pen_training_set`; ``False``/``None``: MNIST only) and ``extra``.
+    Both models share the same epochs (a function of the seed only), built up front on
+    ``workers`` processes, so that cost is paid once.  The numpy model goes first: once
+    TensorFlow's thread pools exist in the process they compete with numpy's BLAS threads.
     """
     from recognizer.ml import canvas_eval
 
     t_start = time.perf_counter()
     x, y, xt, yt = load_data(mnist_dir)
+    mnist_source = datasets.find_mnist(mnist_dir).source
+    if pen is True:
+        pen = pen_training_set()
+    pen = pen or None
     cfg = AugmentConfig()
-    data = EpochData(x, y, seed, cfg, extra)
+    data = EpochData(x, y, seed, cfg, extra, pen)
+    max_epochs = max(epochs or DEFAULT_EPOCHS[name] for name in names)
+    progress(
+        f"building {max_epochs} epochs: {len(x)} MNIST digits augmented"
+        + (f" + {pen.renders_per_epoch} x {len(pen.y)} pen digits drawn" if pen else "")
+        + (f" + 2 x {len(extra.y)} labeled drawings" if extra is not None else "")
+        + f", on {workers or os.cpu_count()} processes"
+    )
+    data.prepare(max_epochs, workers)
+    progress(f"data ready ({data.seconds:.0f}s)")
     entries = {}
     for name in names:
         n_epochs = epochs or DEFAULT_EPOCHS[name]
         progress(f"training {name}: {n_epochs} epochs, seed {seed}")
-        aug_before = data.seconds
         trainer = train_keras if name == "keras" else train_custom
         monitor = (xt[::5], yt[::5])  # 2,000 test digits, only to print progress
         result = trainer(data, epochs=n_epochs, seed=seed, eval_set=monitor, progress=progress)
+        t_eval = time.perf_counter()
         fn = predict_fn(name, result.model)
         test = evaluate_predictions(fn(xt), yt)
+        pen_res = evaluate_pen({name: fn})[name]
         progress(f"{name}: evaluating on the canvas set ({canvas_count} drawings)")
         canvas = canvas_eval.evaluate_canvas({name: fn}, count=canvas_count)[name]
         info = {
             "mnist_test_accuracy": round(test["accuracy"], 2),
             "mnist_test_per_class": [round(v, 2) for v in test["per_class"]],
+            "unipen_validation_accuracy": round(pen_res["accuracy"], 2),
+            "unipen_validation": {
+                **_rounded(pen_res),
+                "render": "the page's pen (20 px, round), 90-240 px tall at a random place, live preprocessing",
+            },
             "canvas_accuracy": round(canvas["mnist_preprocessing"], 2),
             "canvas_small_thick_accuracy": round(canvas["small_thick"], 2),
             "canvas_naive_resize_accuracy": round(canvas["naive_resize"], 2),
             "canvas_set": {"count": canvas_count, "seed": canvas_eval.DEFAULT_SEED},
-            "augmentation_seconds": round(data.seconds - aug_before, 1),
+            "augmentation_seconds": round(data.seconds, 1),
+            "evaluation_seconds": round(time.perf_counter() - t_eval, 1),
+            "datasets": datasets_used(x, pen, extra, mnist_source),
             "data": {
                 "mnist_train": int(len(x)),
                 "mnist_dir": "MNIST IDX (train-images-idx3-ubyte / train-labels-idx1-ubyte)",
                 "augmentation": {k: v for k, v in cfg.__dict__.items()},
+                "pen_digits": 0 if pen is None else len(pen.y),
                 "labeled_drawings": 0 if extra is None else int(len(extra.x)),
                 "labeled_weight": None if extra is None else extra.weight,
             },
@@ -239,9 +352,21 @@ def train_models(
         entry = publish(models_dir, name, result, info)
         entries[name] = entry
         progress(
-            f"{name}-{entry['version']}: MNIST test {info['mnist_test_accuracy']:.2f}%, "
+            f"{name}-{entry['version']}: UNIPEN validation writers {info['unipen_validation_accuracy']:.2f}%, "
+            f"MNIST test {info['mnist_test_accuracy']:.2f}%, "
             f"canvas {info['canvas_accuracy']:.2f}% (naive resize {info['canvas_naive_resize_accuracy']:.2f}%), "
             f"trained in {entry['training_seconds']:.0f}s -> {entry['file']}"
         )
-    progress(f"total {time.perf_counter() - t_start:.0f}s")
+    total = time.perf_counter() - t_start
+    record_run(
+        models_dir,
+        {
+            "models": [f"{e['name']}-{e['version']}" for e in entries.values()],
+            "wall_seconds": round(total, 1),
+            "data_seconds": round(data.seconds, 1),
+            "cpus": os.cpu_count(),
+            "note": "one run of train_models: data, training, evaluation and publishing of these models",
+        },
+    )
+    progress(f"total {total:.0f}s")
     return entries

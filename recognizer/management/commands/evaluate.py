@@ -1,4 +1,4 @@
-"""python manage.py evaluate: MNIST test and canvas-set numbers for the committed models."""
+"""python manage.py evaluate: MNIST test, the canvas-style set and the UNIPEN validation writers."""
 
 from __future__ import annotations
 
@@ -18,7 +18,10 @@ def format_confusion(confusion) -> str:
 
 
 class Command(BaseCommand):
-    help = "Evaluate the committed models: MNIST test (per class, confusion) and the canvas-style set."
+    help = (
+        "Evaluate the committed models: MNIST test (per class, confusion), the canvas-style set and real pen digits "
+        "by the UNIPEN validation writers (by class and by site)."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("--model", choices=["keras", "custom", "all"], default="all")
@@ -62,7 +65,49 @@ class Command(BaseCommand):
         self.stdout.write(
             f"({time.perf_counter() - t0:.0f}s; naive resize = the old app's whole-canvas resize, same models)"
         )
+        self.pen_report(fns, manifest)
         self.labeled_report(fns, manifest)
+
+    def pen_report(self, fns, manifest):
+        """Real pen digits by UNIPEN writers no model was trained on: overall, by class, by site."""
+        from recognizer.ml import training
+
+        t0 = time.perf_counter()
+        results = training.evaluate_pen(fns)
+        first = next(iter(results.values()))
+        self.stdout.write(
+            self.style.MIGRATE_HEADING(
+                f"\nUNIPEN validation writers: {first['count']} pen digits by {first['writers']} writers never trained"
+                " on, drawn with the page's pen"
+            )
+        )
+        names = list(results)
+        self.stdout.write(f"{'':<10}" + "".join(f"{n:>10}" for n in names) + f"{'digits':>8}")
+        self.stdout.write(
+            f"{'all':<10}"
+            + "".join(f"{results[n]['accuracy']:>9.2f}%" for n in names)
+            + f"{first['count']:>8}"
+            + "   (manifest: "
+            + ", ".join(f"{n} {manifest['models'][n].get('unipen_validation_accuracy', '-')}%" for n in names)
+            + ")"
+        )
+        counts = np.asarray(first["confusion"]).sum(axis=1)
+        for d in range(10):
+            self.stdout.write(
+                f"{'digit ' + str(d):<10}"
+                + "".join(f"{results[n]['per_class'][d]:>9.2f}%" for n in names)
+                + f"{counts[d]:>8}"
+            )
+        for site, row in first["per_site"].items():
+            self.stdout.write(
+                f"{'site ' + site:<10}"
+                + "".join(f"{results[n]['per_site'][site]['accuracy']:>9.2f}%" for n in names)
+                + f"{row['count']:>8}"
+            )
+        for n in names:
+            self.stdout.write(f"{n} confusion (rows = truth):")
+            self.stdout.write(format_confusion(results[n]["confusion"]))
+        self.stdout.write(f"({time.perf_counter() - t0:.0f}s)")
 
     def labeled_report(self, fns, manifest):
         """Accuracy on staff-labeled drawings; the held-out split was never trained on."""

@@ -1,4 +1,5 @@
-"""python manage.py train [--model keras|custom|all] [--epochs N] [--seed S] [--with-labeled [--weight W]]"""
+"""python manage.py train [--model keras|custom|all] [--epochs N] [--seed S] [--no-pen | --pen-renders K --pen-weight W]
+[--with-labeled [--weight W]]"""
 
 from __future__ import annotations
 
@@ -21,13 +22,22 @@ def labeled_examples(weight: float, include_user_labels: bool = False):
 
 
 class Command(BaseCommand):
-    help = "Train the digit models from scratch on augmented MNIST and publish them to models/."
+    help = (
+        "Train the digit models from scratch on augmented MNIST plus the UNIPEN training writers' pen digits "
+        "and publish them to models/."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("--model", choices=["keras", "custom", "all"], default="all")
         parser.add_argument("--epochs", type=int, default=None, help="default: 15 for each model")
         parser.add_argument("--seed", type=int, default=0)
         parser.add_argument("--canvas-count", type=int, default=10_000, help="canvas-set size for the manifest")
+        parser.add_argument("--no-pen", action="store_true", help="MNIST only: leave out the UNIPEN pen digits")
+        parser.add_argument(
+            "--pen-renders", type=int, default=None, help="times each pen digit is drawn per epoch (default 2)"
+        )
+        parser.add_argument("--pen-weight", type=float, default=None, help="sample weight of pen digits (default 1)")
+        parser.add_argument("--workers", type=int, default=None, help="processes building the epochs (default: CPUs)")
         parser.add_argument("--with-labeled", action="store_true", help="add staff-labeled drawings to the data")
         parser.add_argument("--weight", type=float, default=1.0, help="sample weight of labeled drawings")
         parser.add_argument(
@@ -50,6 +60,13 @@ class Command(BaseCommand):
                 f"adding {count} labeled drawings (weight {opts['weight']}); "
                 f"{held_out} held out for `evaluate` (every {export.HOLDOUT_EVERY}th id)"
             )
+        pen = not opts["no_pen"]
+        if pen and (opts["pen_renders"] is not None or opts["pen_weight"] is not None):
+            renders = training.PEN_RENDERS_PER_EPOCH if opts["pen_renders"] is None else opts["pen_renders"]
+            weight = training.PEN_WEIGHT if opts["pen_weight"] is None else opts["pen_weight"]
+            if renders < 1 or weight <= 0:
+                raise CommandError("--pen-renders must be at least 1 and --pen-weight positive")
+            pen = training.pen_training_set(renders, weight)
         started = time.perf_counter()
         entries = training.train_models(
             names,
@@ -59,11 +76,14 @@ class Command(BaseCommand):
             extra=extra,
             canvas_count=opts["canvas_count"],
             progress=lambda msg: self.stdout.write(msg),
+            pen=pen,
+            workers=opts["workers"],
         )
         self.stdout.write(self.style.SUCCESS("\nSummary"))
         for e in entries.values():
             self.stdout.write(
-                f"  {e['file']:<18} MNIST test {e['mnist_test_accuracy']:6.2f}%   canvas {e['canvas_accuracy']:6.2f}%"
+                f"  {e['file']:<18} UNIPEN validation {e['unipen_validation_accuracy']:6.2f}%"
+                f"   MNIST test {e['mnist_test_accuracy']:6.2f}%   canvas {e['canvas_accuracy']:6.2f}%"
                 f"   {e['parameters']:,} parameters, {e['epochs']} epochs, seed {e['seed']},"
                 f" {e['training_seconds']:.0f}s"
             )
