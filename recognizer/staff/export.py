@@ -5,6 +5,13 @@ drawing); the pixels are then read in batches of ids and written straight out, s
 not grow with the number of drawings. Labels come from that first query, so a label changed
 mid-export cannot put a file in two places or make the images and labels disagree.
 
+A drawing deleted after the selection was taken (a drawer deleting theirs, ``purge``) is left out, never the
+end of the file: the export goes on and counts it (``Selection.skipped``). IDX and NPZ state the number of
+drawings in their header, so their model inputs first go to a temporary file (784 bytes a drawing, on disk) and
+the file starts once the count of drawings still there is known. The zip formats (idx, npz, png) say in their
+archive comment how many were left out; ``manage.py export`` prints it. Over HTTP the headers are sent before
+that is known, so ``X-Drawing-Count`` is the number selected and the file may hold fewer.
+
 Used by ``manage.py export``, ``GET /api/drawings/export/`` and the admin's "Export selected".
 """
 
@@ -63,9 +70,31 @@ class Selection:
     ids: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     labels: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.uint8))
     filters: dict = field(default_factory=dict)
+    # Ids found deleted while the export read them; filled as the rows are read.
+    skipped_ids: set = field(default_factory=set)
 
     def __len__(self):
         return len(self.ids)
+
+    @property
+    def skipped(self):
+        return len(self.skipped_ids)
+
+    def present(self):
+        """The selection less the drawings found deleted so far."""
+        if not self.skipped_ids:
+            return self
+        keep = ~np.isin(self.ids, np.fromiter(self.skipped_ids, dtype=np.int64))
+        return Selection(self.ids[keep], self.labels[keep], self.filters, self.skipped_ids)
+
+
+def skipped_note(selection):
+    """What the export left out, in words ("" when nothing)."""
+    n = selection.skipped
+    if not n:
+        return ""
+    drawings, were = ("drawing", "was") if n == 1 else ("drawings", "were")
+    return f"{n} selected {drawings} {were} deleted during the export and left out"
 
 
 def labeled_drawings(
@@ -98,7 +127,10 @@ def select(queryset=None, **filters) -> Selection:
 
 
 def iter_rows(selection, *fields, batch=None, progress=None):
-    """``(index, id, label, *fields)`` for every selected drawing, in order, ``batch`` ids a query."""
+    """``(index, id, label, *fields)`` for every selected drawing still there, in order, ``batch`` ids a query.
+
+    ``index`` is the drawing's place in the selection; one deleted since the selection was taken is skipped
+    and remembered in ``selection.skipped_ids``."""
     batch = batch or BATCH
     total = len(selection)
     for start in range(0, total, batch):
@@ -106,7 +138,8 @@ def iter_rows(selection, *fields, batch=None, progress=None):
         found = {row[0]: row[1:] for row in Drawing.objects.order_by().filter(pk__in=chunk).values_list("pk", *fields)}
         for offset, pk in enumerate(chunk):
             if pk not in found:
-                raise ExportError(f"drawing {pk} was deleted during the export")
+                selection.skipped_ids.add(pk)
+                continue
             index = start + offset
             yield (index, pk, int(selection.labels[index]), *found[pk])
         if progress:
@@ -133,13 +166,34 @@ def split_selection(selection, split):
     return Selection(ids=selection.ids[keep], labels=selection.labels[keep], filters=selection.filters)
 
 
+def _spool_inputs(selection, progress=None):
+    """The model inputs of the drawings still there, in a temporary file (784 bytes each), read from the start.
+
+    For the formats whose header states the count: it is known only once every row has been read."""
+    spool = tempfile.TemporaryFile()
+    for _, _, _, model_input in iter_rows(selection, "model_input", progress=progress):
+        spool.write(pixels(model_input))
+    spool.seek(0)
+    return spool
+
+
+def _copy_blocks(spool, out):
+    """Copy the spooled inputs to ``out`` a batch at a time; yields after each batch."""
+    while block := spool.read(BATCH * PIXELS):
+        out.write(block)
+        yield
+
+
 def arrays(selection, split="all"):
     """``(x uint8 N×28×28, y uint8 N, ids int64 N)`` of a selection's model inputs, in memory."""
     part = split_selection(selection, split)
     x = np.empty((len(part), SIDE, SIDE), dtype=np.uint8)
+    found = np.zeros(len(part), dtype=bool)
     for index, _, _, model_input in iter_rows(part, "model_input"):
         x[index] = np.frombuffer(pixels(model_input), dtype=np.uint8).reshape(SIDE, SIDE)
-    return x, part.labels.copy(), part.ids.copy()
+        found[index] = True
+    selection.skipped_ids.update(part.skipped_ids)
+    return x[found], part.labels[found], part.ids[found]
 
 
 def pixels(model_input):
@@ -248,8 +302,8 @@ class FlatZip:
             self.out.write(block)
             yield
 
-    def finish(self):
-        """Write the central directory and the end records."""
+    def finish(self, comment=""):
+        """Write the central directory and the end records (with the archive ``comment``)."""
         start, size = self.offset, self.directory.tell()
         self.directory.seek(0)
         while block := self.directory.read(self.BLOCK):
@@ -262,6 +316,7 @@ class FlatZip:
                 struct.pack("<IQHHIIQQQQ", 0x06064B50, 44, 45, 45, 0, 0, self.count, self.count, size, start)
             )
             self.out.write(struct.pack("<IIQI", 0x07064B50, 0, end, 1))
+        raw_comment = comment.encode("utf-8")[:0xFFFF]
         self.out.write(
             struct.pack(
                 "<IHHHHIIH",
@@ -272,8 +327,9 @@ class FlatZip:
                 min(self.count, 0xFFFF),
                 min(size, 0xFFFFFFFF),
                 min(start, 0xFFFFFFFF),
-                0,
+                len(raw_comment),
             )  # fmt: skip
+            + raw_comment
         )
         yield
 
@@ -300,20 +356,20 @@ def stream_csv(selection, progress=None):
 
 
 def stream_idx_images(selection, progress=None):
-    """Gzip-compressed IDX3 (magic 2051), N×28×28."""
+    """Gzip-compressed IDX3 (magic 2051), N×28×28, N the drawings still there."""
     sink = _Sink()
-    with gzip.GzipFile(fileobj=sink, mode="wb", mtime=0, compresslevel=6) as gz:
-        gz.write(struct.pack(">IIII", IMAGES_MAGIC, len(selection), SIDE, SIDE))
-        for index, _, _, model_input in iter_rows(selection, "model_input", progress=progress):
-            gz.write(pixels(model_input))
-            if index % BATCH == BATCH - 1:
+    with _spool_inputs(selection, progress) as spool:
+        with gzip.GzipFile(fileobj=sink, mode="wb", mtime=0, compresslevel=6) as gz:
+            gz.write(struct.pack(">IIII", IMAGES_MAGIC, len(selection.present()), SIDE, SIDE))
+            for _ in _copy_blocks(spool, gz):
                 yield sink.drain()
     yield sink.drain()
 
 
 def idx_labels(selection):
-    """Gzip-compressed IDX1 (magic 2049), N labels."""
-    payload = struct.pack(">II", LABELS_MAGIC, len(selection)) + selection.labels.tobytes()
+    """Gzip-compressed IDX1 (magic 2049), N labels (of the drawings the images were written for)."""
+    present = selection.present()
+    payload = struct.pack(">II", LABELS_MAGIC, len(present)) + present.labels.tobytes()
     return gzip.compress(payload, compresslevel=6, mtime=0)
 
 
@@ -330,6 +386,7 @@ def stream_idx_zip(selection, name="drawings", progress=None):
                 out.write(chunk)
                 yield sink.drain()
         zf.writestr(_entry(labels_name), idx_labels(selection))
+        zf.comment = skipped_note(selection).encode()
     yield sink.drain()
 
 
@@ -349,20 +406,20 @@ def _npy_header(dtype, shape):
 
 
 def stream_npz(selection, progress=None):
-    """``np.load``-able archive: ``x`` uint8 N×28×28, ``y`` uint8 N, ``ids`` int64 N."""
-    n = len(selection)
+    """``np.load``-able archive: ``x`` uint8 N×28×28, ``y`` uint8 N, ``ids`` int64 N (the drawings still there)."""
     sink = _Sink()
-    with zipfile.ZipFile(sink, "w", zipfile.ZIP_STORED) as zf:
+    with _spool_inputs(selection, progress) as spool, zipfile.ZipFile(sink, "w", zipfile.ZIP_STORED) as zf:
+        present = selection.present()
+        n = len(present)
         with zf.open(_entry("x.npy"), "w", force_zip64=True) as out:
             out.write(_npy_header(np.uint8, (n, SIDE, SIDE)))
-            for index, _, _, model_input in iter_rows(selection, "model_input", progress=progress):
-                out.write(pixels(model_input))
-                if index % BATCH == BATCH - 1:
-                    yield sink.drain()
-        for name, values in (("y", selection.labels), ("ids", selection.ids)):
+            for _ in _copy_blocks(spool, out):
+                yield sink.drain()
+        for name, values in (("y", present.labels), ("ids", present.ids)):
             with zf.open(_entry(f"{name}.npy"), "w", force_zip64=True) as out:
                 out.write(_npy_header(values.dtype, (n,)))
                 out.write(np.ascontiguousarray(values).tobytes())
+        zf.comment = skipped_note(selection).encode()
     yield sink.drain()
 
 
@@ -390,10 +447,11 @@ def stream_png(selection, progress=None):
         rows = iter_rows(
             selection, "image", "image_type", "model_input", "label_source", "agree", "created", progress=progress
         )
-        predictions = {}
+        predictions, batch_start = {}, None
         for index, pk, label, image, image_type, model_input, label_source, agree, created in rows:
-            if index % BATCH == 0:
-                predictions = _predictions(selection.ids[index : index + BATCH].tolist())
+            if batch_start != index - index % BATCH:  # by position: the batch's first drawing may be gone
+                batch_start = index - index % BATCH
+                predictions = _predictions(selection.ids[batch_start : batch_start + BATCH].tolist())
             image_name = f"{label}/{pk}.{IMAGE_EXTENSIONS.get(image_type, 'png')}"
             input_name = f"{label}/{pk}-28.png"
             zf.add(image_name, bytes(image))
@@ -412,7 +470,7 @@ def stream_png(selection, progress=None):
         for _ in zf.add_file("manifest.csv", manifest_file):
             yield sink.drain()
         manifest_text.detach()  # the file is closed by the with block, not by the wrapper
-    for _ in zf.finish():
+    for _ in zf.finish(skipped_note(selection)):
         yield sink.drain()
 
 

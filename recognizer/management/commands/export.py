@@ -79,7 +79,9 @@ class Command(BaseCommand):
             raise CommandError(f"export failed: {exc}") from exc
         size = sum(p.stat().st_size for p in paths)
         labels = "staff and user labels" if options["include_user_labels"] else "staff labels"
+        skipped = export.skipped_note(selection)
         self.stdout.write(
-            f"Exported {len(selection)} drawings ({labels}) as {options['format']} to "
+            f"Exported {len(selection) - selection.skipped} drawings ({labels}) as {options['format']} to "
             f"{', '.join(str(p) for p in paths)}: {size / 1e6:.2f} MB in {time.perf_counter() - started:.1f} s"
+            + (f"; {skipped}" if skipped else "")
         )
