@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.requirements-installed
 
-.PHONY: run test setup browser services migrate lint bench
+.PHONY: run test test-fast setup browser services migrate lint bench
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,9 @@ services:
 
 test: setup browser services
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+test-fast: setup services  # the edit-test loop: no browser, no slow tests
+	$(PY) -m pytest -m "not browser and not slow" $(PYTEST_ARGS)
 
 lint: setup
 	$(PY) -m ruff format --check .
