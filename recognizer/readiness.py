@@ -1,28 +1,18 @@
-"""Is this process ready to answer predictions? Both models loaded and the database reachable.
+"""Is this process ready to answer predictions? The checks of ``/readyz`` (``health.CHECKS``: models loaded in this
+process, database, cache), so ``/v2/health/ready`` and ``/v2/models/{name}/ready`` never disagree with it."""
 
-One definition for every door that asks (``/v2/health/ready``, ``/v2/models/{name}/ready``, and ``/readyz`` when it
-uses it), so a load balancer and an inference client never disagree.
-"""
-
-from django.db import connection
+from recognizer import health
 
 
 def checks() -> dict[str, str]:
-    """{check: "ok" or what is wrong}."""
-    from recognizer import inference  # TensorFlow only when asked, not when Django starts
-
+    """{check: "ok" or what is wrong}, as /readyz reports them."""
     out = {}
-    try:
-        inference.get_models()
-        out["models"] = "ok"
-    except inference.ModelsUnavailable as exc:
-        out["models"] = str(exc)
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT 1")
-        out["database"] = "ok"
-    except Exception as exc:  # any driver error means not ready
-        out["database"] = f"{type(exc).__name__}: {exc}"
+    for name, check in health.CHECKS.items():
+        try:
+            check()
+            out[name] = "ok"
+        except Exception as exc:  # any failure means "not ready"; name it, no traceback
+            out[name] = f"{type(exc).__name__}: {exc}"[:200]
     return out
 
 

@@ -59,7 +59,7 @@ class BatchPredictView(ApiView, batching.BatchView):
         items = [batching.image_item(value, i) for i, value in enumerate(images)]
         drawer = drawer_key(request)
         drawings, replayed = batching.predict_and_store(
-            items, source=source, drawer_key=drawer or new_drawer_key(), idempotency_key=key
+            items, source=source, drawer_key=drawer or new_drawer_key(), idempotency_key=key, sent_drawer=drawer
         )
         context = {"request": request}
         response = Response(

@@ -107,11 +107,12 @@ def batch_keys(idempotency_key, n):
     return [f"batch#{digest}#{i}" for i in range(n)]
 
 
-def predict_and_store(items, *, source, drawer_key="", idempotency_key=None):
+def predict_and_store(items, *, source, drawer_key="", idempotency_key=None, sent_drawer=None):
     """Both models on the whole batch, then every drawing and both answers in one transaction.
 
     Returns ``(drawings, replayed)``. With an ``idempotency_key`` a repeat of an earlier batch answers the drawings
-    stored the first time (``replayed`` True); the same key with different images is a 409.
+    stored the first time (``replayed`` True); the same key with different images, or from another drawer
+    (``sent_drawer``, the cookie the client sent), is a 409.
     """
     from recognizer import inference  # TensorFlow loads on first prediction, not when Django starts
 
@@ -129,7 +130,7 @@ def predict_and_store(items, *, source, drawer_key="", idempotency_key=None):
             rows, source=source, drawer_key=drawer_key, preprocess_version=preprocess.PREPROCESS_VERSION
         )
     except IntegrityError:
-        drawings = replay(keys, items, drawer_key) if idempotency_key else None
+        drawings = replay(keys, items, sent_drawer) if idempotency_key else None
         if drawings is None:  # some other constraint failed
             raise
         return drawings, True
