@@ -31,11 +31,11 @@ class LabeledFilter(admin.SimpleListFilter):
 
     def queryset(self, request, queryset):
         if self.value() == "staff":
-            return queryset.filter(label__isnull=False, label_source=Drawing.LabelSource.STAFF)
+            return queryset.labeled()
         if self.value() == "user":
-            return queryset.filter(label__isnull=False, label_source=Drawing.LabelSource.USER)
+            return queryset.labeled_by_user_only()
         if self.value() == "no":
-            return queryset.filter(label__isnull=True)
+            return queryset.unlabeled()
         return queryset
 
 

@@ -7,18 +7,29 @@ transaction, so the database never holds a drawing without both answers.
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import IntegrityError, models, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 MODEL_NAMES = ("keras", "custom")
 DIGITS = range(10)
 
 
+def labeled_q(include_user_labels=False, prefix=""):
+    """What counts as labeled: a staff label, or any label with ``include_user_labels``. The one definition;
+    ``prefix`` is e.g. ``"drawing__"`` when filtering predictions."""
+    q = Q(**{f"{prefix}label__isnull": False})
+    if not include_user_labels:
+        q &= Q(**{f"{prefix}label_source": Drawing.LabelSource.STAFF})
+    return q
+
+
 class DrawingQuerySet(models.QuerySet):
     def labeled(self, include_user_labels=False):
-        qs = self.filter(label__isnull=False)
-        if not include_user_labels:
-            qs = qs.filter(label_source=Drawing.LabelSource.STAFF)
-        return qs
+        return self.filter(labeled_q(include_user_labels))
+
+    def labeled_by_user_only(self):
+        """Labeled by the person who drew it, not (yet) by staff."""
+        return self.labeled(include_user_labels=True).filter(label_source=Drawing.LabelSource.USER)
 
     def unlabeled(self):
         return self.filter(label__isnull=True)

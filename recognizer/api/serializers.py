@@ -395,7 +395,7 @@ class DrawingFilterSerializer(serializers.Serializer):
     def filter(self, queryset):
         f = self.validated_data
         if "labeled" in f:
-            queryset = queryset.filter(label__isnull=not f["labeled"])
+            queryset = queryset.labeled(include_user_labels=True) if f["labeled"] else queryset.unlabeled()
         if "label" in f:
             queryset = queryset.filter(label=f["label"])
         if "label_source" in f:

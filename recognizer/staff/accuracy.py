@@ -13,7 +13,7 @@ import math
 from django.db.models import Avg, Case, Count, F, IntegerField, Q, Value, When
 from django.db.models.functions import TruncWeek
 
-from recognizer.models import DIGITS, MODEL_NAMES, Drawing, Prediction
+from recognizer.models import DIGITS, MODEL_NAMES, Drawing, Prediction, labeled_q
 
 Z_95 = 1.959963984540054  # two-sided 95% normal quantile
 
@@ -74,14 +74,6 @@ def _ratio(k, n):
     return k / n if n else None
 
 
-def labeled_q(include_user_labels=False, prefix=""):
-    """Q for drawings that count as labeled; ``prefix`` is e.g. ``"drawing__"`` when filtering predictions."""
-    q = Q(**{f"{prefix}label__isnull": False})
-    if not include_user_labels:
-        q &= Q(**{f"{prefix}label_source": Drawing.LabelSource.STAFF})
-    return q
-
-
 def _band_case(field="confidence"):
     return Case(
         *[When(band_q(i, field), then=Value(i)) for i in range(len(BANDS) - 1)],
@@ -99,8 +91,8 @@ def compute(include_user_labels=False):
     # 1. Coverage.
     counts = Drawing.objects.aggregate(
         total=Count("id"),
-        staff=Count("id", filter=Q(label__isnull=False, label_source=Drawing.LabelSource.STAFF)),
-        user=Count("id", filter=Q(label__isnull=False, label_source=Drawing.LabelSource.USER)),
+        staff=Count("id", filter=labeled_q()),
+        user=Count("id", filter=labeled_q(include_user_labels=True) & Q(label_source=Drawing.LabelSource.USER)),
         n_agree=Count("id", filter=Q(agree=True)),
         n_known=Count("id", filter=Q(agree__isnull=False)),
     )
