@@ -6,6 +6,7 @@ DATABASE_URL (PostgreSQL) and REDIS_URL.
 """
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -63,6 +64,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "rest_framework.authtoken",
+    "axes",
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "recognizer",
@@ -79,7 +81,19 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "recognizer.unavailable.ServiceUnavailableMiddleware",  # database/Redis unreachable: 503, not 500
+    "axes.middleware.AxesMiddleware",  # last: turns a lockout into recognizer.logins.lockout's 429
 ]
+
+# Failed logins (admin form, API token) locked out per client address and, separately, per username (django-axes,
+# counted in the database so it holds when Redis is down). recognizer/logins.py answers a lockout.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 10)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("LOGIN_LOCKOUT_MINUTES", 15))
+AXES_LOCKOUT_PARAMETERS = "recognizer.logins.lockout_parameters"
+AXES_CLIENT_IP_CALLABLE = "recognizer.clientip.client_ip"
+AXES_LOCKOUT_CALLABLE = "recognizer.logins.lockout"
+AXES_RESET_ON_SUCCESS = True
+AXES_VERBOSE = False
 
 ROOT_URLCONF = "digitsite.urls"
 
@@ -205,8 +219,7 @@ METRICS_ALLOWED_IPS = env_list("METRICS_ALLOWED_IPS", [])
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.SessionAuthentication",
-        "rest_framework.authentication.TokenAuthentication",
-        "rest_framework.authentication.BasicAuthentication",
+        "recognizer.api.authentication.AxesTokenAuthentication",  # no Basic auth: see api/authentication.py
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAdminUser"],
     "DEFAULT_PARSER_CLASSES": [  # JSON with bounded depth and size (api/parsers.py)

@@ -1,5 +1,6 @@
 """/api/drawings/: the staff list and its filters, one drawing, its pictures, labels and feedback."""
 
+import base64
 import io
 from datetime import timedelta
 
@@ -181,7 +182,7 @@ def test_staff_label_over_session_login_with_csrf_token(django_user_model):
     assert drawing.label == 6
 
 
-def test_token_and_basic_auth_for_staff(django_user_model):
+def test_token_auth_for_staff_and_no_basic_auth(django_user_model):
     from rest_framework.authtoken.models import Token
 
     user = django_user_model.objects.create_user("token-staff", is_staff=True)
@@ -194,6 +195,11 @@ def test_token_and_basic_auth_for_staff(django_user_model):
     bad.credentials(HTTP_AUTHORIZATION="Token nope")
     response = bad.get("/api/drawings/")
     assert response.status_code == 401 and response.json()["error"] == "authentication_failed"
+    user.set_password("basic-pass-123")
+    user.save()
+    basic = APIClient()
+    basic.credentials(HTTP_AUTHORIZATION="Basic " + base64.b64encode(b"token-staff:basic-pass-123").decode())
+    assert basic.get("/api/drawings/").status_code == 401  # Basic auth is not accepted (no password guessing)
 
 
 def test_feedback_from_the_person_who_drew_it():
