@@ -210,6 +210,8 @@ MNIST_DIR = Path(os.environ.get("MNIST_DIR", BASE_DIR.parent / "shared" / "data"
 # Uploads: the largest predict body we accept (bytes); larger gets 413.
 MAX_UPLOAD_BYTES = env_int("MAX_UPLOAD_BYTES", 1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_UPLOAD_BYTES + 64 * 1024
+# Pixels an image may have (checked from its header, before decoding): a canvas needs far less than 4 megapixels.
+MAX_IMAGE_PIXELS = env_int("MAX_IMAGE_PIXELS", 4_000_000)
 # Batches (/api/predict/batch/, /v2/ infer, /v1/ predict): at most this many images, and a body of this many bytes.
 MAX_BATCH_IMAGES = env_int("MAX_BATCH_IMAGES", 64)
 MAX_BATCH_BYTES = env_int("MAX_BATCH_BYTES", 8 * 1024 * 1024)

@@ -152,6 +152,7 @@ CASES = [
     ("taller than 4096", post_image(im.png_header_only(16, 5000)), 400, "image_too_large"),
     ("decompression bomb header", post_image(im.png_header_only(60000, 60000)), 400, "image_too_large"),
     ("bomb, 1-bit", post_image(im.png_header_only(40000, 40000, bit_depth=1)), 400, "image_too_large"),
+    ("over the 4-megapixel budget", post_image(im.png_header_only(2001, 2000)), 400, "image_too_large"),
     ("JSON body over the limit", oversized_json, 413, "payload_too_large"),
     ("multipart body over the limit", oversized_multipart, 413, "payload_too_large"),
     # nothing drawn
