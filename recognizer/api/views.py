@@ -198,7 +198,7 @@ class DrawingViewSet(ApiView, mixins.ListModelMixin, mixins.RetrieveModelMixin, 
     def input(self, request, pk=None):
         """The 28×28 input the models saw, white ink on black."""
         drawing = self.get_object()
-        return image_response(preprocess.input_to_png(preprocess.input_from_bytes(bytes(drawing.model_input))))
+        return image_response(preprocess.stored_input_to_png(drawing.model_input))
 
     @extend_schema(
         parameters=[ExportFilterSerializer],

@@ -265,6 +265,11 @@ def input_to_png(x: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
+def stored_input_to_png(b: bytes) -> bytes:
+    """A drawing's stored 784-byte model input -> PNG bytes (the admin's, the API's and the export's picture)."""
+    return input_to_png(np.frombuffer(bytes(b), dtype=np.uint8))
+
+
 def input_to_bytes(x: np.ndarray) -> bytes:
     """28x28 float [0, 1] or uint8 -> 784 bytes (uint8, row-major)."""
     return _to_uint8(x).tobytes()

@@ -31,6 +31,7 @@ from datetime import UTC, datetime
 import numpy as np
 from numpy.lib import format as npy_format
 
+from recognizer.ml import preprocess
 from recognizer.ml.mnist import IMAGES_MAGIC, LABELS_MAGIC
 from recognizer.models import MODEL_NAMES, Drawing, Prediction
 
@@ -426,14 +427,6 @@ def stream_npz(selection, progress=None):
 # --- PNG zip ------------------------------------------------------------------------------------
 
 
-def input_png(model_input):
-    from PIL import Image  # not needed by the other formats
-
-    buf = io.BytesIO()
-    Image.frombytes("L", (SIDE, SIDE), pixels(model_input)).save(buf, format="PNG")
-    return buf.getvalue()
-
-
 def stream_png(selection, progress=None):
     """Zip of ``<label>/<id>.png`` (the drawing as received) and ``<label>/<id>-28.png`` (the model input),
     plus ``manifest.csv``. A drawing received as JPEG or WebP keeps its bytes and its extension."""
@@ -455,7 +448,7 @@ def stream_png(selection, progress=None):
             image_name = f"{label}/{pk}.{IMAGE_EXTENSIONS.get(image_type, 'png')}"
             input_name = f"{label}/{pk}-28.png"
             zf.add(image_name, bytes(image))
-            zf.add(input_name, input_png(model_input))
+            zf.add(input_name, preprocess.stored_input_to_png(pixels(model_input)))
             answers = []
             for name in MODEL_NAMES:
                 p = predictions.get((pk, name))

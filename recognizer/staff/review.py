@@ -10,8 +10,6 @@ atomic ``add``), so two people labeling at once never get the same drawing; once
 queue. Skips and the undo stack live in the session: they are one person's, not shared.
 """
 
-import io
-
 from django.contrib.auth import get_user_model
 from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
@@ -26,6 +24,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from recognizer import limits
 from recognizer.image_responses import image_response
+from recognizer.ml import preprocess
 from recognizer.models import MODEL_NAMES, Drawing, Prediction
 from recognizer.staff import accuracy, charts
 
@@ -185,18 +184,6 @@ def _existing_user_id(pk):
     if pk is None or not get_user_model().objects.filter(pk=pk).exists():
         return None
     return pk
-
-
-# --- images -----------------------------------------------------------------------------------------------
-
-
-def input_png(model_input):
-    """The 784-byte model input as a 28×28 greyscale PNG (ink bright, as the models see it)."""
-    from PIL import Image
-
-    buffer = io.BytesIO()
-    Image.frombytes("L", (28, 28), bytes(model_input)).save(buffer, format="PNG")
-    return buffer.getvalue()
 
 
 # --- views ------------------------------------------------------------------------------------------------
@@ -453,4 +440,4 @@ class ReviewAdminMixin:
         if not self.has_view_permission(request):
             raise Http404
         drawing = get_object_or_404(Drawing.objects.only("model_input"), pk=pk)
-        return image_response(input_png(drawing.model_input))
+        return image_response(preprocess.stored_input_to_png(drawing.model_input))
