@@ -72,6 +72,27 @@ def other_staff_user(django_user_model):
 
 
 @pytest.fixture
+def staff_api(staff_user):
+    """An API client authenticated as ``staff_user`` (``.user``)."""
+    from rest_framework.test import APIClient
+
+    client = APIClient()
+    client.force_authenticate(staff_user)
+    client.user = staff_user
+    return client
+
+
+@pytest.fixture
+def viewer(client, staff_user):
+    """A logged-in admin client whose staff user may view drawings, and nothing more."""
+    from django.contrib.auth.models import Permission
+
+    staff_user.user_permissions.add(Permission.objects.get(codename="view_drawing"))
+    client.force_login(staff_user)
+    return client
+
+
+@pytest.fixture
 def plain_user(django_user_model):
     return django_user_model.objects.create_user(username="plain", password="plain-pass-123")
 

@@ -3,25 +3,17 @@
 The answers here are test data built by hand: nothing in the product ever stores them.
 """
 
-from dataclasses import dataclass
-
+from recognizer.inference import ModelAnswer
 from recognizer.models import Drawing
-
-
-@dataclass(frozen=True)
-class Answer:
-    digit: int
-    probabilities: list
-    confidence: float
-    model_version: str = "test-1"
-    time_ms: float = 0.5
 
 
 def answer(digit, confidence=0.9, version="test-1"):
     rest = (1.0 - confidence) / 9
     probabilities = [rest] * 10
     probabilities[digit] = confidence
-    return Answer(digit=digit, probabilities=probabilities, confidence=confidence, model_version=version)
+    return ModelAnswer(
+        digit=digit, probabilities=probabilities, confidence=confidence, model_version=version, time_ms=0.5
+    )
 
 
 def make_drawing(keras=7, custom=7, keras_conf=0.9, custom_conf=0.9, label=None, label_source="staff", **kwargs):

@@ -23,13 +23,6 @@ def drawings():
     make_drawing(keras=6, custom=6)
 
 
-@pytest.fixture
-def staff_api(staff_user):
-    client = APIClient()
-    client.force_authenticate(staff_user)
-    return client
-
-
 def test_staff_get_the_same_numbers_as_the_module(staff_api, drawings):
     response = staff_api.get(URL)
     assert response.status_code == 200

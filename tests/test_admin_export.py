@@ -14,12 +14,6 @@ CHANGELIST = reverse("admin:recognizer_drawing_changelist")
 
 
 @pytest.fixture
-def admin_client(client, django_user_model):
-    client.force_login(django_user_model.objects.create_user("export-admin", is_staff=True, is_superuser=True))
-    return client
-
-
-@pytest.fixture
 def drawings():
     return [
         make_drawing(model_input=bytes([10]) * 784, label=1),

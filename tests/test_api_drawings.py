@@ -18,25 +18,16 @@ from tests.factories import drawer_client, make_drawing
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def staff(django_user_model):
-    user = django_user_model.objects.create_user("api-staff", is_staff=True)
-    client = APIClient()
-    client.force_authenticate(user)
-    client.user = user
-    return client
-
-
 def ids(response):
     assert response.status_code == 200, response.content
     return [row["id"] for row in response.json()["results"]]
 
 
-def test_list_is_newest_first_with_both_predictions(staff):
+def test_list_is_newest_first_with_both_predictions(staff_api):
     old = make_drawing(keras=1, custom=7)
     new = make_drawing(keras=3, custom=3)
     Drawing.objects.filter(pk=old.pk).update(created=timezone.now() - timedelta(hours=1))
-    body = staff.get("/api/drawings/").json()
+    body = staff_api.get("/api/drawings/").json()
     assert body["count"] == 2
     first, second = body["results"]
     assert (first["id"], second["id"]) == (new.pk, old.pk)
@@ -49,12 +40,12 @@ def test_list_is_newest_first_with_both_predictions(staff):
     assert first["input_url"] == f"/api/drawings/{new.pk}/input.png"
 
 
-def test_list_filters(staff):
+def test_list_filters(staff_api):
     d_labeled = make_drawing(keras=4, custom=4, keras_conf=0.99, custom_conf=0.95, label=4)
     d_user = make_drawing(keras=2, custom=5, keras_conf=0.6, custom_conf=0.7, label=2, label_source="user")
     d_plain = make_drawing(keras=5, custom=2, keras_conf=0.3, custom_conf=0.8)
     Drawing.objects.filter(pk=d_plain.pk).update(created=timezone.now() - timedelta(days=3))
-    get = lambda query: set(ids(staff.get("/api/drawings/?" + query)))  # noqa: E731
+    get = lambda query: set(ids(staff_api.get("/api/drawings/?" + query)))  # noqa: E731
 
     assert get("labeled=true") == {d_labeled.pk, d_user.pk}
     assert get("labeled=false") == {d_plain.pk}
@@ -76,15 +67,15 @@ def test_list_filters(staff):
     assert get("created_after=" + (timezone.now() + timedelta(hours=1)).isoformat().replace("+", "%2B")) == set()
 
 
-def test_list_is_paginated(staff, settings):
+def test_list_is_paginated(staff_api, settings):
     settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "PAGE_SIZE": 2}
     for _ in range(5):
         make_drawing()
-    page1 = staff.get("/api/drawings/").json()
-    page3 = staff.get("/api/drawings/?page=3").json()
+    page1 = staff_api.get("/api/drawings/").json()
+    page3 = staff_api.get("/api/drawings/?page=3").json()
     assert page1["count"] == 5 and len(page1["results"]) == 2 and page1["next"]
     assert len(page3["results"]) == 1 and page3["next"] is None
-    assert staff.get("/api/drawings/?page=9").status_code == 404
+    assert staff_api.get("/api/drawings/?page=9").status_code == 404
 
 
 def list_queries(client, url):
@@ -94,32 +85,32 @@ def list_queries(client, url):
     return len(captured)
 
 
-def test_list_query_count_does_not_grow_with_rows(staff, django_user_model):
+def test_list_query_count_does_not_grow_with_rows(staff_api, django_user_model):
     labeler = django_user_model.objects.create_user("labeler", is_staff=True)
     for i in range(3):
         make_drawing(keras=i).set_label(i, by=labeler)
-    few = list_queries(staff, "/api/drawings/")
+    few = list_queries(staff_api, "/api/drawings/")
     for i in range(20):
         make_drawing(keras=i % 10).set_label(i % 10, by=labeler)
-    assert list_queries(staff, "/api/drawings/") == few
-    assert list_queries(staff, "/api/drawings/?predicted=3&model=keras&labeled=true") == few
+    assert list_queries(staff_api, "/api/drawings/") == few
+    assert list_queries(staff_api, "/api/drawings/?predicted=3&model=keras&labeled=true") == few
     # count, page (with the labeler joined), predictions: three queries, whatever the page holds.
     assert few == 3
 
 
-def test_list_does_not_read_the_image_blobs(staff):
+def test_list_does_not_read_the_image_blobs(staff_api):
     make_drawing()
     with CaptureQueriesContext(connection) as captured:
-        staff.get("/api/drawings/")
+        staff_api.get("/api/drawings/")
     page_query = next(q["sql"] for q in captured if 'FROM "recognizer_drawing"' in q["sql"] and "LIMIT" in q["sql"])
     assert '"recognizer_drawing"."image"' not in page_query
     assert '"recognizer_drawing"."model_input"' not in page_query
 
 
-def test_detail_for_staff_and_for_the_session_that_drew_it(staff):
+def test_detail_for_staff_and_for_the_session_that_drew_it(staff_api):
     owner = drawer_client()
     drawing = make_drawing(keras=3, custom=8, drawer_key=owner.key)
-    for client in (staff, owner):
+    for client in (staff_api, owner):
         body = client.get(f"/api/drawings/{drawing.pk}/").json()
         assert body["id"] == drawing.pk
         assert body["predictions"]["keras"]["digit"] == 3
@@ -138,33 +129,33 @@ def test_detail_for_staff_and_for_the_session_that_drew_it(staff):
         assert forged.get(f"/api/drawings/{unowned.pk}/").status_code == 401, value
 
 
-def test_pictures(staff):
+def test_pictures(staff_api):
     original = im.png(im.SEVEN)
     drawing = make_drawing(image=original, model_input=bytes(range(256)) * 3 + bytes(16))
-    response = staff.get(f"/api/drawings/{drawing.pk}/image.png")
+    response = staff_api.get(f"/api/drawings/{drawing.pk}/image.png")
     assert response.status_code == 200
     assert response["Content-Type"] == "image/png"
     assert response.content == original
-    response = staff.get(f"/api/drawings/{drawing.pk}/input.png", HTTP_ACCEPT="image/png")
+    response = staff_api.get(f"/api/drawings/{drawing.pk}/input.png", HTTP_ACCEPT="image/png")
     assert response.status_code == 200 and response["Content-Type"] == "image/png"
     pixels = Image.open(io.BytesIO(response.content))
     assert pixels.size == (28, 28)
     assert pixels.tobytes() == bytes(drawing.model_input)
     assert APIClient().get(f"/api/drawings/{drawing.pk}/image.png").status_code == 401
-    assert staff.get("/api/drawings/987654321/input.png").status_code == 404
+    assert staff_api.get("/api/drawings/987654321/input.png").status_code == 404
 
 
-def test_staff_label_records_who_and_when(staff):
+def test_staff_label_records_who_and_when(staff_api):
     drawing = make_drawing()
-    response = staff.patch(f"/api/drawings/{drawing.pk}/", {"label": 3}, format="json")
+    response = staff_api.patch(f"/api/drawings/{drawing.pk}/", {"label": 3}, format="json")
     assert response.status_code == 200, response.content
     assert response.json()["label"] == 3
-    assert response.json()["labeled_by"] == "api-staff"
+    assert response.json()["labeled_by"] == "staff"
     drawing.refresh_from_db()
-    assert (drawing.label, drawing.label_source, drawing.labeled_by) == (3, "staff", staff.user)
+    assert (drawing.label, drawing.label_source, drawing.labeled_by) == (3, "staff", staff_api.user)
     assert drawing.labeled_at is not None
     # null clears it
-    assert staff.patch(f"/api/drawings/{drawing.pk}/", {"label": None}, format="json").json()["label"] is None
+    assert staff_api.patch(f"/api/drawings/{drawing.pk}/", {"label": None}, format="json").json()["label"] is None
     drawing.refresh_from_db()
     assert (drawing.label, drawing.label_source, drawing.labeled_by) == (None, "", None)
 
@@ -234,14 +225,14 @@ def test_mine_lists_only_this_browsers_drawings():
     assert APIClient().get("/api/drawings/mine/").json()["results"] == []
 
 
-def test_put_and_delete_are_not_offered(staff):
+def test_put_and_delete_are_not_offered(staff_api):
     drawing = make_drawing()
-    assert staff.put(f"/api/drawings/{drawing.pk}/", {"label": 1}, format="json").status_code == 405
-    assert staff.delete(f"/api/drawings/{drawing.pk}/").status_code == 405
+    assert staff_api.put(f"/api/drawings/{drawing.pk}/", {"label": 1}, format="json").status_code == 405
+    assert staff_api.delete(f"/api/drawings/{drawing.pk}/").status_code == 405
     assert Drawing.objects.filter(pk=drawing.pk).exists()
 
 
-def test_hand_built_representation_is_what_drf_would_build(staff, django_user_model):
+def test_hand_built_representation_is_what_drf_would_build(staff_api, django_user_model):
     from rest_framework import serializers
     from rest_framework.test import APIRequestFactory
 
@@ -251,7 +242,7 @@ def test_hand_built_representation_is_what_drf_would_build(staff, django_user_mo
     drawing.set_label(5, by=django_user_model.objects.create_user("who", is_staff=True))
     drawing = Drawing.objects.with_predictions().select_related("labeled_by").get(pk=drawing.pk)
     request = APIRequestFactory().get("/")
-    request.user = staff.user
+    request.user = staff_api.user
     for cls in (DrawingListSerializer, DrawingSerializer):
         ser = cls(drawing, context={"request": request})
         assert ser.to_representation(drawing) == serializers.ModelSerializer.to_representation(ser, drawing)

@@ -3,7 +3,6 @@
 import re
 
 import pytest
-from django.contrib.auth.models import Permission
 from django.urls import reverse
 
 from recognizer.staff import accuracy
@@ -12,13 +11,6 @@ from tests.factories import make_drawing
 pytestmark = pytest.mark.django_db
 
 URL = reverse("admin:recognizer_drawing_dashboard")
-
-
-@pytest.fixture
-def viewer(client, staff_user):
-    staff_user.user_permissions.add(Permission.objects.get(codename="view_drawing"))
-    client.force_login(staff_user)
-    return client
 
 
 def card(html, element_id):
