@@ -103,21 +103,28 @@ class PredictView(ApiView, APIView):
         responses={200: DrawingListSerializer, **error_responses(400, 401, 403, 404)},
     ),
     retrieve=extend_schema(responses={200: DrawingSerializer, **error_responses(401, 403, 404)}, auth=[{}]),
+    destroy=extend_schema(
+        description="Delete a drawing and its predictions: the person who drew it (drawer cookie) or staff.",
+        responses={204: None, **error_responses(401, 403, 404)},
+        auth=[{}],
+    ),
     partial_update=extend_schema(
         request=LabelSerializer, responses={200: DrawingSerializer, **error_responses(400, 401, 403, 404)}
     ),
 )
-class DrawingViewSet(ApiView, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+class DrawingViewSet(
+    ApiView, mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.DestroyModelMixin, viewsets.GenericViewSet
+):
     """Stored drawings: staff list and label them; the person who drew one may see it and say what it was."""
 
     queryset = Drawing.objects.with_predictions().select_related("labeled_by")
     lookup_value_regex = r"-?[0-9]+"
-    http_method_names = ["get", "post", "patch", "head", "options"]
+    http_method_names = ["get", "post", "patch", "delete", "head", "options"]
 
     def get_permissions(self):
         if self.action == "mine":
             return [permissions.AllowAny()]
-        if self.action in ("retrieve", "image", "input"):
+        if self.action in ("retrieve", "image", "input", "destroy"):
             return [IsStaffOrDrew()]
         if self.action == "feedback":
             return [DrewIt()]
@@ -144,7 +151,7 @@ class DrawingViewSet(ApiView, mixins.ListModelMixin, mixins.RetrieveModelMixin, 
             filters = DrawingFilterSerializer(data=self.request.query_params.dict())
             filters.is_valid(raise_exception=True)
             qs = filters.filter(qs.defer("image", "model_input"))
-        elif self.action in ("feedback", "partial_update"):
+        elif self.action in ("feedback", "partial_update", "destroy"):
             qs = qs.defer("image")
         return qs
 

@@ -177,10 +177,8 @@
 
   async function api(url, { method = "GET", body, extraHeaders = {} } = {}) {
     const headers = { Accept: "application/json", ...extraHeaders };
-    if (body !== undefined) {
-      headers["Content-Type"] = "application/json";
-      headers["X-CSRFToken"] = csrfToken();
-    }
+    if (body !== undefined) headers["Content-Type"] = "application/json";
+    if (method !== "GET") headers["X-CSRFToken"] = csrfToken();
     const res = await fetch(url, {
       method,
       headers,
@@ -499,8 +497,32 @@
     }
     meta.append(label);
     body.append(answers, meta);
-    li.append(body);
+    const remove = document.createElement("button");
+    remove.type = "button";
+    remove.className = "recent-delete";
+    remove.textContent = "Delete";
+    remove.setAttribute("aria-label", `Delete drawing #${item.id}`);
+    remove.addEventListener("click", () => deleteDrawing(item.id, remove));
+    li.append(body, remove);
     return li;
+  }
+
+  // The person who drew it may delete it (their drawer cookie), predictions included.
+  async function deleteDrawing(id, button) {
+    button.disabled = true;
+    try {
+      const { res, data } = await api(`${urls.mine.replace(/mine\/$/, "")}${id}/`, { method: "DELETE" });
+      if (res.status !== 204 && res.status !== 404) {
+        showError(describeFailure(res, data));
+        button.disabled = false;
+        return;
+      }
+      say(`Drawing #${id} deleted.`);
+      refreshRecent();
+    } catch {
+      showError(describeNetworkError());
+      button.disabled = false;
+    }
   }
 
   async function refreshRecent() {

@@ -86,3 +86,15 @@ def test_yes_asks_which_model_was_right_when_they_disagree(desktop, output_dir):
     drawing = Drawing.objects.get(pk=drawing_id)
     assert (drawing.label, drawing.label_source) == (answers["custom"], "user")
     assert desktop.foreign_requests() == []
+
+
+def test_delete_from_the_recent_drawings_removes_it_and_its_predictions(desktop):
+    page = desktop.open()
+    drawing_id, _answers = recognise(page, "7")
+    item = page.locator(f"#recent-list li[data-id='{drawing_id}']")
+    expect(item).to_be_visible()
+    with page.expect_response(lambda r: r.request.method == "DELETE") as done:
+        page.get_by_role("button", name=f"Delete drawing #{drawing_id}").click()
+    assert done.value.status == 204
+    expect(item).to_have_count(0)
+    assert not Drawing.objects.filter(pk=drawing_id).exists()
