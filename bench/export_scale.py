@@ -44,10 +44,10 @@ def fill(n, say):
     from django.db import transaction
     from django.utils import timezone
 
-    from recognizer.ml import canvas_eval, mnist
+    from recognizer.ml import canvas_eval, datasets
     from recognizer.models import Drawing, Prediction
 
-    x, y = mnist.load_mnist("train")
+    x, y = datasets.load_mnist("train")
     originals = [d.png for d in canvas_eval.build_canvas_set(64)]
     rng = np.random.default_rng(0)
     now = timezone.now()

@@ -177,7 +177,7 @@ def canvas_drawings(count):
         pass
     from PIL import Image, ImageFilter
 
-    from recognizer.ml.mnist import load_mnist
+    from recognizer.ml.datasets import load_mnist
 
     images, labels = load_mnist("test")
     pngs = []

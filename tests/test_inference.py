@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from recognizer import inference
-from recognizer.ml.mnist import load_mnist
+from recognizer.ml.datasets import load_mnist
 
 
 @pytest.fixture(scope="module")

@@ -6,13 +6,13 @@ import struct
 import numpy as np
 import pytest
 
-from recognizer.ml import mnist
+from recognizer.ml import datasets, mnist
 from recognizer.ml.mnist import MnistError
 
 
 @pytest.fixture(scope="module")
 def test_split():
-    return mnist.load_mnist("test")
+    return datasets.load_mnist("test")  # wherever MNIST is (../shared, the Keras cache, a download)
 
 
 def test_load_test_split(test_split):

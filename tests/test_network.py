@@ -88,7 +88,7 @@ def test_softmax_cross_entropy():
 
 
 def test_learns_a_small_subset():
-    from recognizer.ml.mnist import load_mnist
+    from recognizer.ml.datasets import load_mnist
 
     x, y = load_mnist("test")
     x, y = x[:512], y[:512]

@@ -228,7 +228,7 @@ def test_version_string():
 
 
 def test_mnist_digit_survives_round_trip():
-    from recognizer.ml.mnist import load_mnist
+    from recognizer.ml.datasets import load_mnist
 
     x, _ = load_mnist("test")
     digit = x[0]

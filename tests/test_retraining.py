@@ -10,7 +10,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from recognizer import inference
-from recognizer.ml import mnist, training
+from recognizer.ml import datasets, training
 from recognizer.models import Drawing
 from recognizer.staff import export
 from tests.factories import make_drawing
@@ -66,8 +66,8 @@ def test_unknown_split_is_refused():
 @pytest.fixture
 def tiny_mnist(monkeypatch):
     """Train and evaluate on the first 600 training and 200 test digits of MNIST: seconds, not minutes."""
-    x, y = mnist.load_mnist("train")
-    xt, yt = mnist.load_mnist("test")
+    x, y = datasets.load_mnist("train")
+    xt, yt = datasets.load_mnist("test")
     monkeypatch.setattr(training, "load_data", lambda mnist_dir=None: (x[:600], y[:600], xt[:200], yt[:200]))
     return xt[200:260], yt[200:260]  # digits the tiny run never sees: the labeled drawings
 
@@ -102,6 +102,7 @@ def test_train_with_labeled_publishes_a_new_version_the_app_records(tiny_mnist, 
         "2",
         "--canvas-count",
         "20",
+        "--no-pen",  # MNIST only: seconds, not minutes
         stdout=out,
     )
     after = json.loads((models_copy / "manifest.json").read_text())["models"]
