@@ -7,6 +7,7 @@ from django.core.wsgi import get_wsgi_application
 from hypothesis import HealthCheck, settings
 from rest_framework.test import APIClient
 
+from recognizer import inference
 from tests.factories import make_drawing
 
 schema = schemathesis.openapi.from_wsgi("/api/schema/", get_wsgi_application())
@@ -88,6 +89,7 @@ def staff_token(django_user_model, no_connection_closing):
 @settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
 def test_schemathesis_finds_no_server_errors_and_responses_match_the_schema(case, staff_token):
     cache.clear()  # the fuzzer would otherwise run into the anonymous rate limit
+    inference.warm_up()  # /v2/health/ready answers 503 (as /readyz) until this process has its models
     make_drawing(label=3)  # something to find, label, export
     # Every check but two: a random string is never a valid drawing (so "schema-valid data accepted" cannot
     # hold for predict), and "ignored auth" would resend our explicit staff token and call it invalid.

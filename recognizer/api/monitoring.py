@@ -60,11 +60,8 @@ class LabelsCollector:
 
 class MetricsView(APIView):
     authentication_classes = []
-    permission_classes = [ScraperOnly]
+    permission_classes = []  # checked in get(), so another method is a 405 whoever asks
     throttle_classes = []
-
-    def permission_denied(self, request, message=None, code=None):
-        raise exceptions.PermissionDenied("Metrics are only for the monitoring hosts.")
 
     @extend_schema(
         operation_id="metrics",
@@ -77,5 +74,7 @@ class MetricsView(APIView):
     )
     def get(self, request):
         """Prometheus metrics, summed over every gunicorn worker (loopback and METRICS_ALLOWED_IPS only)."""
+        if not ScraperOnly().has_permission(request, self):
+            raise exceptions.PermissionDenied("Metrics are only for the monitoring hosts.")
         body, content_type = metrics.exposition(LabelsCollector())
         return HttpResponse(body, content_type=content_type)

@@ -5,7 +5,7 @@ from django.urls import path, re_path
 
 from recognizer.api import monitoring, tfserving, v2
 
-MODEL = r"(?P<name>[A-Za-z0-9_.-]+)"
+MODEL = r"(?P<name>[^/]+)"  # any name reaches the view: an unknown one gets the protocol's JSON 404
 
 urlpatterns = [
     path("v2", v2.ServerMetadataView.as_view(), name="v2-server-metadata"),
@@ -14,7 +14,7 @@ urlpatterns = [
     re_path(rf"^v2/models/{MODEL}$", v2.ModelMetadataView.as_view(), name="v2-model-metadata"),
     re_path(rf"^v2/models/{MODEL}/ready$", v2.ModelReadyView.as_view(), name="v2-model-ready"),
     re_path(rf"^v2/models/{MODEL}/infer$", v2.InferView.as_view(), name="v2-model-infer"),
+    re_path(rf"^v1/models/{MODEL}:predict$", tfserving.PredictView.as_view(), name="tfserving-predict"),  # first
     re_path(rf"^v1/models/{MODEL}$", tfserving.ModelStatusView.as_view(), name="tfserving-model-status"),
-    re_path(rf"^v1/models/{MODEL}:predict$", tfserving.PredictView.as_view(), name="tfserving-predict"),
     path("metrics", monitoring.MetricsView.as_view(), name="metrics"),
 ]

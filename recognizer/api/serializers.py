@@ -289,6 +289,8 @@ class DrawingListSerializer(serializers.ModelSerializer):
     """One row of the staff list; uses prefetched predictions, no per-row queries."""
 
     predictions = serializers.SerializerMethodField()
+    # "" while unlabeled (or after a staff label is cleared): the schema must allow it.
+    label_source = serializers.ChoiceField(choices=Drawing.LabelSource.choices, allow_blank=True, read_only=True)
     labeled_by = serializers.SerializerMethodField()
     url = serializers.SerializerMethodField()
     image_url = serializers.SerializerMethodField()

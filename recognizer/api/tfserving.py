@@ -18,7 +18,7 @@ from rest_framework.response import Response
 from recognizer import limits
 from recognizer.api import batching
 from recognizer.api.serializers import ApiError
-from recognizer.api.v2 import model_or_404, model_version
+from recognizer.api.v2 import MODEL_PARAMETER, model_or_404, model_version
 from recognizer.models import Drawing
 
 INPUT_NAMES = ("image", "input", "images", "inputs")
@@ -80,6 +80,7 @@ class ModelStatusView(TFServingView):
         responses={200: ModelStatus, **batching.error_message_responses(404, 503)},
         tags=["tfserving"],
         auth=[{}],
+        parameters=[MODEL_PARAMETER],
     )
     def get(self, request, name):
         """Model status, as TF Serving's GetModelStatus."""
@@ -101,6 +102,7 @@ class PredictView(TFServingView):
         responses={200: PredictResponse, **batching.error_message_responses(400, 404, 413, 415, 422, 429, 503)},
         tags=["tfserving"],
         auth=[{}],
+        parameters=[MODEL_PARAMETER],
     )
     def post(self, request, name):
         """Predict on a batch: every image is stored with both models' answers."""

@@ -17,7 +17,7 @@ import json
 import numpy as np
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.response import Response
 
@@ -32,6 +32,11 @@ EXTENSIONS = ["binary_tensor_data"]
 HEADER_LENGTH = "Inference-Header-Content-Length"
 INPUTS = {"image": ("BYTES", [-1]), "input": ("FP32", [-1, 28, 28])}
 OUTPUTS = {"probabilities": ("FP32", [-1, 10]), "digit": ("INT64", [-1])}
+
+
+MODEL_PARAMETER = OpenApiParameter(
+    "name", OpenApiTypes.STR, OpenApiParameter.PATH, enum=list(MODEL_NAMES), description="The model."
+)
 
 
 def tensor_spec(name, datatype, shape):
@@ -135,6 +140,7 @@ class ModelMetadataView(V2View):
         },
         tags=["v2"],
         auth=[{}],
+        parameters=[MODEL_PARAMETER],
     )
     def get(self, request, name):
         """A model's inputs and outputs with their datatypes and shapes (send one input or the other)."""
@@ -156,6 +162,7 @@ class ModelReadyView(V2View):
         responses={200: Health, **batching.error_message_responses(404, 503)},
         tags=["v2"],
         auth=[{}],
+        parameters=[MODEL_PARAMETER],
     )
     def get(self, request, name):
         """The model is ready when the server is (both models are served together)."""
