@@ -36,7 +36,7 @@ class Command(BaseCommand):
         parser.add_argument(
             "--pen-renders", type=int, default=None, help="times each pen digit is drawn per epoch (default 2)"
         )
-        parser.add_argument("--pen-weight", type=float, default=None, help="sample weight of pen digits (default 1)")
+        parser.add_argument("--pen-weight", type=float, default=None, help="sample weight of pen digits (default 1.5)")
         parser.add_argument("--workers", type=int, default=None, help="processes building the epochs (default: CPUs)")
         parser.add_argument("--with-labeled", action="store_true", help="add staff-labeled drawings to the data")
         parser.add_argument("--weight", type=float, default=1.0, help="sample weight of labeled drawings")
