@@ -225,11 +225,11 @@ def test_mine_lists_only_this_browsers_drawings():
     assert APIClient().get("/api/drawings/mine/").json()["results"] == []
 
 
-def test_put_and_delete_are_not_offered(staff_api):
+def test_put_is_not_offered_and_delete_is_on_the_drawing_only(staff_api):
     drawing = make_drawing()
     assert staff_api.put(f"/api/drawings/{drawing.pk}/", {"label": 1}, format="json").status_code == 405
-    assert staff_api.delete(f"/api/drawings/{drawing.pk}/").status_code == 405
-    assert Drawing.objects.filter(pk=drawing.pk).exists()
+    assert staff_api.delete("/api/drawings/").status_code == 405
+    assert Drawing.objects.filter(pk=drawing.pk).exists()  # DELETE of one drawing: tests/test_data_lifecycle.py
 
 
 def test_hand_built_representation_is_what_drf_would_build(staff_api, django_user_model):
