@@ -171,6 +171,7 @@ class Drawing(models.Model):
         API = "api", "API"
         V2 = "v2", "Open Inference Protocol v2"
         TFSERVING = "tfserving", "TF Serving REST"
+        IMPORT = "import", "Imported (manage.py import_drawings)"
 
     class LabelSource(models.TextChoices):
         STAFF = "staff", "Staff"

@@ -82,14 +82,22 @@ def _band_case(field="confidence"):
     )
 
 
-def compute(include_user_labels=False):
-    """All the numbers, as plain JSON-ready data."""
-    labeled = Drawing.objects.filter(labeled_q(include_user_labels))
+def compute(include_user_labels=False, include_imported=False):
+    """All the numbers, as plain JSON-ready data.
+
+    Drawings brought in by ``manage.py import_drawings`` (source "import") are not production traffic and are left
+    out unless ``include_imported``.
+    """
+    drawings, predictions = Drawing.objects.all(), Prediction.objects.all()
+    if not include_imported:
+        drawings = drawings.exclude(source=Drawing.Source.IMPORT)
+        predictions = predictions.exclude(drawing__source=Drawing.Source.IMPORT)
+    labeled = drawings.filter(labeled_q(include_user_labels))
     on_labeled = labeled_q(include_user_labels, prefix="drawing__")
     right = Q(digit=F("drawing__label"))
 
     # 1. Coverage.
-    counts = Drawing.objects.aggregate(
+    counts = drawings.aggregate(
         total=Count("id"),
         staff=Count("id", filter=labeled_q()),
         user=Count("id", filter=labeled_q(include_user_labels=True) & Q(label_source=Drawing.LabelSource.USER)),
@@ -101,7 +109,7 @@ def compute(include_user_labels=False):
     # 2. Confusion matrices: one grouped query for both models (rows: true label, columns: predicted).
     confusion = {name: [[0] * 10 for _ in DIGITS] for name in MODEL_NAMES}
     cells = (
-        Prediction.objects.filter(on_labeled)
+        predictions.filter(on_labeled)
         .values("model_name", "drawing__label", "digit")
         .annotate(n=Count("id"))
         .order_by()
@@ -163,7 +171,7 @@ def compute(include_user_labels=False):
     bands = {name: [] for name in MODEL_NAMES}
     band_rows = {
         (row["model_name"], row["band"]): row
-        for row in Prediction.objects.annotate(band=_band_case())
+        for row in predictions.annotate(band=_band_case())
         .values("model_name", "band")
         .annotate(
             count=Count("id"),
@@ -190,7 +198,7 @@ def compute(include_user_labels=False):
     # 5. Accuracy by week (of the drawing) and by model version.
     weeks = {}
     week_rows = (
-        Prediction.objects.filter(on_labeled)
+        predictions.filter(on_labeled)
         .annotate(week=TruncWeek("drawing__created"))
         .values("week", "model_name")
         .annotate(n=Count("id"), correct=Count("id", filter=right))
@@ -203,7 +211,7 @@ def compute(include_user_labels=False):
             weeks[week][row["model_name"]] = proportion(row["correct"], row["n"])
     by_version = {name: [] for name in MODEL_NAMES}
     version_rows = (
-        Prediction.objects.filter(on_labeled)
+        predictions.filter(on_labeled)
         .values("model_name", "model_version")
         .annotate(n=Count("id"), correct=Count("id", filter=right))
         .order_by("model_name", "model_version")

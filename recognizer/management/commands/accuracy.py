@@ -14,10 +14,17 @@ class Command(BaseCommand):
             action="store_true",
             help="Also count labels people gave their own drawings (default: staff labels only).",
         )
+        parser.add_argument(
+            "--include-imported",
+            action="store_true",
+            help="Also count drawings brought in by import_drawings (default: production drawings only).",
+        )
         parser.add_argument("--json", action="store_true", help="Print the numbers as JSON (same as /api/accuracy/).")
 
     def handle(self, *args, **options):
-        numbers = accuracy.compute(include_user_labels=options["include_user_labels"])
+        numbers = accuracy.compute(
+            include_user_labels=options["include_user_labels"], include_imported=options["include_imported"]
+        )
         if options["json"]:
             self.stdout.write(json.dumps(numbers, indent=2))
         else:
