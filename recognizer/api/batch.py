@@ -19,9 +19,7 @@ class BatchRequestSerializer(serializers.Serializer):
     images = serializers.ListField(
         child=ImageField(), help_text="Data URLs or base64 of PNG, JPEG or WebP images; in multipart, files."
     )
-    source = serializers.ChoiceField(
-        choices=[Drawing.Source.API, Drawing.Source.WEB], default=Drawing.Source.API, required=False
-    )
+    source = serializers.ChoiceField(choices=Drawing.Source.choices, default=Drawing.Source.API, required=False)
 
 
 class BatchResponseSerializer(serializers.Serializer):
@@ -53,7 +51,7 @@ class BatchPredictView(ApiView, batching.BatchView):
         key = idempotency_key(request)
         images, source = self.images(request)
         batching.check_count(len(images))
-        if source not in (Drawing.Source.API, Drawing.Source.WEB):
+        if source not in Drawing.Source.values:
             raise ApiError("invalid_choice", f'source: "{source}" is not a valid choice.')
         self.throttle_images(request, len(images))
         items = [batching.image_item(value, i) for i, value in enumerate(images)]

@@ -63,16 +63,10 @@ class V2View(batching.BatchView):
     authentication_classes = []  # no cookies or passwords: programs call these doors
 
 
-def Tensor(**kwargs):  # noqa: N802 - a serializer, named as one
-    return inline_serializer(
-        "V2Tensor",
-        {
-            "name": serializers.CharField(),
-            "datatype": serializers.CharField(),
-            "shape": serializers.ListField(child=serializers.IntegerField()),
-        },
-        **kwargs,
-    )
+class TensorSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    datatype = serializers.CharField()
+    shape = serializers.ListField(child=serializers.IntegerField())
 
 
 Health = OpenApiResponse(OpenApiTypes.OBJECT, description="Ready (or live).")
@@ -132,8 +126,8 @@ class ModelMetadataView(V2View):
                     "name": serializers.CharField(),
                     "versions": serializers.ListField(child=serializers.CharField()),
                     "platform": serializers.CharField(),
-                    "inputs": Tensor(many=True),
-                    "outputs": Tensor(many=True),
+                    "inputs": TensorSerializer(many=True),
+                    "outputs": TensorSerializer(many=True),
                 },
             ),
             **batching.error_message_responses(404, 503),
