@@ -45,7 +45,7 @@ def fill(n, say):
     from django.utils import timezone
 
     from recognizer.ml import canvas_eval, datasets
-    from recognizer.models import Drawing, Prediction
+    from recognizer.models import MODEL_NAMES, Drawing, Prediction
 
     x, y = datasets.load_mnist("train")
     originals = [d.png for d in canvas_eval.build_canvas_set(64)]
@@ -85,7 +85,7 @@ def fill(n, say):
                         time_ms=1.0,
                     )
                     for d in drawings
-                    for name in ("keras", "custom")
+                    for name in MODEL_NAMES
                 ]
             )
         if (start // batch) % 10 == 0:

@@ -26,6 +26,8 @@ from urllib.parse import urlsplit, urlunsplit
 import psutil
 import psycopg
 
+from recognizer.ml.registry import NAMES  # plain Python, no Django
+
 ROOT = Path(__file__).resolve().parent.parent
 PREDICT_PATH = "/api/predict/"
 # Connection-level failures a client retries: the worker holding the connection died or closed it.
@@ -416,7 +418,7 @@ def check_writes(database_url, run):
     problems = {
         "answered_twice": sorted({i for i in answered if answered.count(i) > 1}),
         "answered_but_missing": sorted(set(answered) - set(stored)),
-        "without_both_predictions": sorted(i for i, m in stored.items() if m != ["custom", "keras"]),
+        "without_both_predictions": sorted(i for i, m in stored.items() if m != sorted(NAMES)),
         "orphan_predictions": [orphans] if orphans else [],
         "unanswered_drawings": [] if len(extra) <= duplicates_allowed else extra,
         # A predict writes no session row; each client keeps the drawer cookie of its first answer, so its drawings

@@ -86,7 +86,8 @@ def _in_process_child(repeat):
     pngs, _labels, _source = harness.canvas_drawings(200)
 
     inference.warm_up()
-    stages = {"preprocess (PNG → 28×28)": [], "keras model": [], "custom model": [], "both models (predict_both)": []}
+    stages = {"preprocess (PNG → 28×28)": [], **{f"{name} model": [] for name in inference.MODEL_NAMES}}
+    stages["both models (predict_both)"] = []
     stages["preprocess + both models"] = []
     for i in range(repeat):
         png = pngs[i % len(pngs)]
@@ -96,8 +97,8 @@ def _in_process_child(repeat):
         answers = inference.predict_both(x)
         t2 = time.perf_counter()
         stages["preprocess (PNG → 28×28)"].append(t1 - t0)
-        stages["keras model"].append(answers["keras"].time_ms / 1000)
-        stages["custom model"].append(answers["custom"].time_ms / 1000)
+        for name, answer in answers.items():
+            stages[f"{name} model"].append(answer.time_ms / 1000)
         stages["both models (predict_both)"].append(t2 - t1)
         stages["preprocess + both models"].append(t2 - t0)
     # The baseline's work in-process, for reference: naive resize + Keras model.predict at batch size 1.

@@ -185,7 +185,7 @@ class DrawingAdmin(ReviewAdminMixin, admin.ModelAdmin):
     list_display = [
         "id",
         "thumbnail",
-        *[f"{name}_answer" for name in MODEL_NAMES],
+        *[f"{name}_answer" for name in MODEL_NAMES],  # the columns are added below the class
         "agree",
         "label",
         "label_source",
@@ -229,9 +229,6 @@ class DrawingAdmin(ReviewAdminMixin, admin.ModelAdmin):
 
     class Media:
         css = {"all": ["recognizer/admin/admin.css"]}
-
-    keras_answer = _answer_column("keras")
-    custom_answer = _answer_column("custom")
 
     def get_queryset(self, request):
         queryset = super().get_queryset(request).defer("image", "model_input")
@@ -335,3 +332,7 @@ class DrawingAdmin(ReviewAdminMixin, admin.ModelAdmin):
             "dashboard_url": reverse(f"{self.admin_site.name}:recognizer_drawing_dashboard"),
         }
         return super().change_view(request, object_id, form_url, extra_context)
+
+
+for _name in MODEL_NAMES:  # keras_answer, custom_answer, ...: one column per model in the registry
+    setattr(DrawingAdmin, f"{_name}_answer", _answer_column(_name))

@@ -10,7 +10,8 @@ from django.db import IntegrityError, models, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-MODEL_NAMES = ("keras", "custom")
+from recognizer.ml.registry import NAMES as MODEL_NAMES
+
 DIGITS = range(10)
 
 

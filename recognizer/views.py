@@ -2,9 +2,10 @@ from django.shortcuts import render
 from django.views.decorators.csrf import ensure_csrf_cookie
 
 from recognizer.drawer import drawer_key, new_drawer_key, remember_drawer
+from recognizer.ml.registry import MODELS
 
 # Shown side by side on the page, in this order.
-MODEL_TITLES = (("keras", "Keras CNN"), ("custom", "Numpy network"))
+MODEL_TITLES = tuple((spec.name, spec.title) for spec in MODELS)
 
 
 # The page posts to the API with the X-CSRFToken header, so the csrftoken cookie must be set

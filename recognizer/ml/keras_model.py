@@ -73,6 +73,26 @@ def make_predict_fn(model: keras.Model):
     return predict_one
 
 
+def serving_functions(path) -> tuple:
+    """The model in ``path`` as served: ``(predict, predict_many)``, one image (28, 28) -> (10,) through the concrete
+    function of :func:`make_predict_fn`, and a batch (N, 28, 28) -> (N, 10) through a second signature with any
+    batch size (traced once here, not per batch size)."""
+    model = load_model(path)
+    # The concrete function of the one traced signature: skips tf.function's dispatch (0.43 vs 0.55 ms a call).
+    fn = make_predict_fn(model).get_concrete_function()
+    many = tf.function(
+        lambda x: model(x, training=False), input_signature=[tf.TensorSpec((None, 28, 28, 1), tf.float32)]
+    ).get_concrete_function()
+
+    def predict(x: np.ndarray) -> np.ndarray:
+        return fn(tf.constant(x.reshape(1, 28, 28, 1))).numpy()[0]
+
+    def predict_many(x: np.ndarray) -> np.ndarray:
+        return many(tf.constant(x.reshape(-1, 28, 28, 1))).numpy()
+
+    return predict, predict_many
+
+
 def predict_proba(model: keras.Model, x: np.ndarray, batch_size: int = 1000) -> np.ndarray:
     """Probabilities (N, 10) for a batch of images, for evaluation (not for requests)."""
     x = to_batch(x)

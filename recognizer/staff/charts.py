@@ -8,7 +8,9 @@ Hover titles carry the exact numbers.
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
-MODEL_COLOURS = {"keras": "#1f6fb4", "custom": "#d9480f"}
+from recognizer.ml.registry import MODELS
+
+MODEL_COLOURS = {spec.name: spec.colour for spec in MODELS}
 FALLBACK_COLOURS = ("#2b8a3e", "#862e9c", "#495057")
 FONT = "font-family:system-ui,sans-serif;font-size:11px"
 
