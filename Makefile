@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.requirements-installed
 
-.PHONY: run test test-fast setup browser services migrate lint bench
+.PHONY: run serve test test-fast setup browser nginx services migrate lint bench
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,17 @@ migrate: setup
 run: migrate
 	OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(PY) manage.py runserver 127.0.0.1:8000
 
+# The production stack in the foreground: nginx on 127.0.0.1:$PORT (8080) in front of gunicorn, settings from the
+# environment (README, "Production"); Ctrl-C stops both.
+serve: setup nginx
+	scripts/serve.sh
+
+# nginx from Debian, for `make serve` and the tests that go through it.
+nginx:
+	@command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || { \
+		(apt-get update -qq && apt-get install -y -qq nginx) || \
+		{ echo "Could not install nginx (apt-get install -y nginx)"; exit 1; }; }
+
 # Chromium for the browser tests comes from Debian (never a Playwright download).
 browser:
 	@command -v chromium >/dev/null 2>&1 || { \
@@ -35,10 +46,10 @@ browser:
 services:
 	@scripts/services.sh
 
-test: setup browser services
+test: setup browser nginx services
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-test-fast: setup services  # the edit-test loop: no browser, no slow tests
+test-fast: setup nginx services  # the edit-test loop: no browser, no slow tests
 	$(PY) -m pytest -m "not browser and not slow" $(PYTEST_ARGS)
 
 lint: setup

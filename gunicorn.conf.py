@@ -68,8 +68,9 @@ keepalive = _env_int("GUNICORN_KEEPALIVE", 5)
 max_requests = _env_int("GUNICORN_MAX_REQUESTS", 20000)
 max_requests_jitter = max_requests // 10
 backlog = _env_int("GUNICORN_BACKLOG", 256)
-limit_request_line = 4094
-limit_request_fields = 50
+# Behind nginx (scripts/serve.sh) these are raised above nginx's own limits, so nginx answers such requests itself.
+limit_request_line = _env_int("GUNICORN_LIMIT_REQUEST_LINE", 4094)
+limit_request_fields = _env_int("GUNICORN_LIMIT_REQUEST_FIELDS", 50)
 
 # The default control socket is one path per user: two servers on one machine would fight over it.
 control_socket_disable = not os.environ.get("GUNICORN_CONTROL_SOCKET")

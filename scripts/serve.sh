@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# `make serve`: the production stack in the foreground: gunicorn (gunicorn.conf.py) on a loopback port behind nginx on
+# 127.0.0.1:${PORT:-8080}. Settings come from the environment (README, "Production"). Ctrl-C (SIGINT to the process
+# group) or SIGTERM stops both; if either exits, the other is stopped too.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PY=${PY:-.venv/bin/python}
+NGINX=${NGINX:-$(command -v nginx || echo /usr/sbin/nginx)}
+RUN_DIR=$(realpath -m "${SERVE_RUN_DIR:-.run/nginx}")
+export PORT=${PORT:-8080}
+export GUNICORN_BIND=${GUNICORN_BIND:-127.0.0.1:8000}
+# nginx appends the client's address to X-Forwarded-For: that hop is the client (clientip.py).
+export TRUSTED_PROXIES=${TRUSTED_PROXIES:-1}
+# nginx's header limits (4 KiB line, 4 KiB per header) are the ones that apply: gunicorn's are raised above them so
+# gunicorn never answers a plain-text 400/414/431 of its own.
+export GUNICORN_LIMIT_REQUEST_LINE=${GUNICORN_LIMIT_REQUEST_LINE:-8190}
+export GUNICORN_LIMIT_REQUEST_FIELDS=${GUNICORN_LIMIT_REQUEST_FIELDS:-32768}
+
+[ -x "$NGINX" ] || { echo "nginx not found: run 'make nginx' (apt-get install nginx)" >&2; exit 1; }
+
+if [ "${SERVE_SKIP_SETUP:-0}" != 1 ]; then
+    "$PY" manage.py migrate --noinput
+    "$PY" manage.py collectstatic --noinput -v 0
+fi
+CONF=$("$PY" deploy/render_nginx.py "$RUN_DIR")
+"$NGINX" -t -q -p "$RUN_DIR" -e stderr -c "$CONF"
+
+pids=()
+stop() {
+    trap - INT TERM EXIT
+    for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+    wait || true
+}
+trap 'stop; exit 130' INT
+trap 'stop; exit 143' TERM
+trap stop EXIT
+
+"$PY" -m gunicorn -c gunicorn.conf.py &
+pids+=($!)
+"$NGINX" -p "$RUN_DIR" -e stderr -c "$CONF" &
+pids+=($!)
+echo "serving on http://127.0.0.1:${PORT}/ (nginx) -> gunicorn on ${GUNICORN_BIND}; Ctrl-C stops both" >&2
+wait -n
