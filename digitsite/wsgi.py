@@ -11,6 +11,8 @@ import os
 
 from django.core.wsgi import get_wsgi_application
 
+from recognizer.chunked import accept_chunked_bodies
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "digitsite.settings")
 
-application = get_wsgi_application()
+application = accept_chunked_bodies(get_wsgi_application())  # Transfer-Encoding: chunked
