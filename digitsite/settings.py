@@ -80,6 +80,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "recognizer.csp.ContentSecurityPolicyMiddleware",  # CSP on HTML pages: no inline script (issue 15)
     "recognizer.unavailable.ServiceUnavailableMiddleware",  # database/Redis unreachable: 503, not 500
     "axes.middleware.AxesMiddleware",  # last: turns a lockout into recognizer.logins.lockout's 429
 ]

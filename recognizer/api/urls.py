@@ -1,7 +1,7 @@
 """URLs of the REST API, mounted at /api/ (namespace "api")."""
 
 from django.urls import path, re_path
-from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerSplitView
 from rest_framework.permissions import AllowAny
 from rest_framework.routers import SimpleRouter
 
@@ -26,7 +26,10 @@ urlpatterns = [
     re_path(r"^drawings/(?P<pk>-?[0-9]+)/input\.png$", model_input, name="drawing-input"),
     *[p for p in router.urls if p.name not in ("drawing-image", "drawing-input")],
     path("schema/", SpectacularAPIView.as_view(permission_classes=[AllowAny]), name="schema"),
-    path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema", permission_classes=[AllowAny]), name="docs"),
+    # Split mode: the settings script is its own URL (?script), so the page needs no inline script (csp.py).
+    path(
+        "docs/", SpectacularSwaggerSplitView.as_view(url_name="api:schema", permission_classes=[AllowAny]), name="docs"
+    ),
     path("redoc/", SpectacularRedocView.as_view(url_name="api:schema", permission_classes=[AllowAny]), name="redoc"),
     re_path(r"", not_found),  # last: anything else under /api/ is a JSON 404
 ]
