@@ -9,7 +9,7 @@ from django.test import Client
 from django.urls import reverse
 
 from recognizer.models import Drawing
-from recognizer.staff import review
+from recognizer.staff import queue as labeling_queue
 from tests.factories import make_drawing
 
 pytestmark = pytest.mark.django_db
@@ -80,7 +80,7 @@ def names(queue, ids):
 
 
 def test_order(queue):
-    order = review.queue_order()
+    order = labeling_queue.queue_order()
     # disagreements first (least confident first), then low confidence, then the rest; staff-labeled never
     assert names(queue, order) == [
         "split_unsure",
@@ -131,7 +131,7 @@ def test_a_drawing_handed_to_one_staff_member_is_not_handed_to_another(alice, bo
 
 def test_lease_runs_out(alice, bob, queue):
     (a,) = next_ids(alice)
-    cache.delete(review._lease_key(a))  # as if LEASE_SECONDS had passed
+    cache.delete(labeling_queue.lease_key(a))  # as if LEASE_SECONDS had passed
     assert next_ids(bob) == [a]
 
 
@@ -243,6 +243,10 @@ def test_bad_label_requests(alice, queue, body, code):
 def test_not_json_and_unknown_drawing(alice, queue):
     response = alice.post(LABEL, "label=3", content_type="text/plain")
     assert response.status_code == 400 and response.json()["error"] == "invalid_json"
+    for body in (b"null", b"[1]", b'"x"', b"3"):
+        for url in (LABEL, SKIP):
+            response = alice.post(url, body, content_type="application/json")
+            assert response.status_code == 400 and response.json()["error"] == "invalid_json", (url, body)
     response = post(alice, LABEL, {"id": 999999, "label": 3})
     assert response.status_code == 404 and response.json()["error"] == "not_found"
     assert alice.get(LABEL).status_code == 405

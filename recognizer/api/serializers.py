@@ -255,6 +255,31 @@ class DigitField(serializers.Field):
         return value
 
 
+class BoundedIntField(serializers.Field):
+    """An integer from ``low`` to ``high``, given as a JSON integer or a decimal string of at most
+    ``limits.MAX_INT_DIGITS`` digits (``limits.parse_int``); booleans, 1.5 and 4,400-digit strings are refused."""
+
+    default_error_messages = {"invalid": "Must be an integer from {low} to {high}."}
+
+    def __init__(self, low, high, **kwargs):
+        self.low, self.high = low, high
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data):
+        try:
+            return limits.parse_int(data, self.low, self.high)
+        except ValueError:
+            self.fail("invalid", low=self.low, high=self.high)
+
+    def to_representation(self, value):
+        return value
+
+
+def id_field(**kwargs):
+    """A row id: past the BigAutoField range the database driver would overflow (SQLite: OverflowError, a 500)."""
+    return BoundedIntField(1, limits.MAX_ID, **kwargs)
+
+
 @extend_schema_field(OpenApiTypes.INT)
 class LabelField(DigitField):
     pass

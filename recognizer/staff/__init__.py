@@ -1,4 +1,5 @@
-"""The staff side: labeling queue (review), accuracy numbers and their charts, export of labeled drawings.
+"""The staff side: the labeling queue (``queue``: its logic; ``review``: its admin views), accuracy numbers
+(``accuracy``), the dashboard's rows and charts (``dashboard``, ``charts``), export and import of labeled drawings.
 
 Registered in the admin by ``recognizer/admin.py``.
 """

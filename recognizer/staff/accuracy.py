@@ -94,51 +94,79 @@ def compute(include_user_labels=False, include_imported=False):
         predictions = predictions.exclude(drawing__source=Drawing.Source.IMPORT)
     labeled = drawings.filter(labeled_q(include_user_labels))
     on_labeled = labeled_q(include_user_labels, prefix="drawing__")
-    right = Q(digit=F("drawing__label"))
 
+    counts = _coverage(drawings)
+    n_labeled = counts["staff"] + (counts["user"] if include_user_labels else 0)
+    agreed, disagreed = _by_agreement(labeled)
+    n_known = agreed["n"] + disagreed["n"]
+    return {
+        "include_user_labels": bool(include_user_labels),
+        "models": list(MODEL_NAMES),
+        "drawings": counts["total"],
+        "labeled": n_labeled,
+        "labeled_staff": counts["staff"],
+        "labeled_user": counts["user"],
+        "coverage": proportion(n_labeled, counts["total"]),
+        "per_model": _per_model(predictions.filter(on_labeled)),
+        "agreement": proportion(agreed["n"], n_known),
+        "agreement_all_drawings": proportion(counts["n_agree"], counts["n_known"]),
+        "when_agree": _split(agreed),
+        "when_disagree": _split(disagreed),
+        "at_least_one_right": proportion(agreed["any_right"] + disagreed["any_right"], n_known),
+        "confidence": _confidence_bands(predictions, on_labeled),
+        "by_week": _by_week(predictions.filter(on_labeled)),
+        "by_version": _by_version(predictions.filter(on_labeled)),
+    }
+
+
+RIGHT = Q(digit=F("drawing__label"))  # a prediction that matches its drawing's label
+
+
+def _coverage(drawings):
     # 1. Coverage.
-    counts = drawings.aggregate(
+    return drawings.aggregate(
         total=Count("id"),
         staff=Count("id", filter=labeled_q()),
         user=Count("id", filter=labeled_q(include_user_labels=True) & Q(label_source=Drawing.LabelSource.USER)),
         n_agree=Count("id", filter=Q(agree=True)),
         n_known=Count("id", filter=Q(agree__isnull=False)),
     )
-    n_labeled = counts["staff"] + (counts["user"] if include_user_labels else 0)
 
+
+def _per_model(labeled_predictions):
     # 2. Confusion matrices: one grouped query for both models (rows: true label, columns: predicted).
     confusion = {name: [[0] * 10 for _ in DIGITS] for name in MODEL_NAMES}
-    cells = (
-        predictions.filter(on_labeled)
-        .values("model_name", "drawing__label", "digit")
-        .annotate(n=Count("id"))
-        .order_by()
-    )
+    cells = labeled_predictions.values("model_name", "drawing__label", "digit").annotate(n=Count("id")).order_by()
     for cell in cells:
         if cell["model_name"] in confusion:
             confusion[cell["model_name"]][cell["drawing__label"]][cell["digit"]] = cell["n"]
+    return {name: _scores(matrix) for name, matrix in confusion.items()}
 
-    per_model = {}
-    for name in MODEL_NAMES:
-        matrix = confusion[name]
-        n = sum(map(sum, matrix))
-        correct = sum(matrix[d][d] for d in DIGITS)
-        per_class = []
-        for d in DIGITS:
-            support = sum(matrix[d])
-            predicted = sum(row[d] for row in matrix)
-            per_class.append(
-                {
-                    "digit": d,
-                    "support": support,
-                    "predicted": predicted,
-                    "correct": matrix[d][d],
-                    "precision": _ratio(matrix[d][d], predicted),
-                    "recall": _ratio(matrix[d][d], support),
-                }
-            )
-        per_model[name] = {"accuracy": proportion(correct, n), "per_class": per_class, "confusion": matrix}
 
+def _scores(matrix):
+    """Accuracy, per-class precision and recall of one model's confusion matrix."""
+    n = sum(map(sum, matrix))
+    correct = sum(matrix[d][d] for d in DIGITS)
+    per_class = []
+    for d in DIGITS:
+        support = sum(matrix[d])
+        predicted = sum(row[d] for row in matrix)
+        per_class.append(
+            {
+                "digit": d,
+                "support": support,
+                "predicted": predicted,
+                "correct": matrix[d][d],
+                "precision": _ratio(matrix[d][d], predicted),
+                "recall": _ratio(matrix[d][d], support),
+            }
+        )
+    return {"accuracy": proportion(correct, n), "per_class": per_class, "confusion": matrix}
+
+
+def _by_agreement(labeled):
+    """(agreed, disagreed): counts of labeled drawings where the models agree / disagree, and how many of each
+    every model got right."""
     # 3. Agreement, and accuracy when the models agree / disagree: one grouped query over labeled drawings.
     by_agree = {True: None, False: None}
     rows = (
@@ -159,16 +187,17 @@ def compute(include_user_labels=False, include_imported=False):
         if row["agree"] is not None:
             by_agree[row["agree"]] = row
     empty = {"n": 0, "any_right": 0, **{f"{name}_right": 0 for name in MODEL_NAMES}}
-    agreed, disagreed = by_agree[True] or empty, by_agree[False] or empty
-    n_known = agreed["n"] + disagreed["n"]
+    return by_agree[True] or empty, by_agree[False] or empty
 
-    def split(row):
-        out = {name: proportion(row[f"{name}_right"], row["n"]) for name in MODEL_NAMES}
-        out["at_least_one_right"] = proportion(row["any_right"], row["n"])
-        return out
 
+def _split(row):
+    out = {name: proportion(row[f"{name}_right"], row["n"]) for name in MODEL_NAMES}
+    out["at_least_one_right"] = proportion(row["any_right"], row["n"])
+    return out
+
+
+def _confidence_bands(predictions, on_labeled):
     # 4. Confidence histogram (all drawings) and calibration (labeled ones), per model and band: one query.
-    bands = {name: [] for name in MODEL_NAMES}
     band_rows = {
         (row["model_name"], row["band"]): row
         for row in predictions.annotate(band=_band_case())
@@ -176,11 +205,12 @@ def compute(include_user_labels=False, include_imported=False):
         .annotate(
             count=Count("id"),
             n=Count("id", filter=on_labeled),
-            correct=Count("id", filter=on_labeled & right),
+            correct=Count("id", filter=on_labeled & RIGHT),
             mean_confidence=Avg("confidence", filter=on_labeled),
         )
         .order_by()
     }
+    bands = {name: [] for name in MODEL_NAMES}
     for name in MODEL_NAMES:
         for index, (low, high) in enumerate(BANDS):
             row = band_rows.get((name, index), {"count": 0, "n": 0, "correct": 0, "mean_confidence": None})
@@ -194,14 +224,16 @@ def compute(include_user_labels=False, include_imported=False):
                     "accuracy": proportion(row["correct"], row["n"]),
                 }
             )
+    return bands
 
-    # 5. Accuracy by week (of the drawing) and by model version.
+
+def _by_week(labeled_predictions):
+    # 5. Accuracy by week (of the drawing) ...
     weeks = {}
     week_rows = (
-        predictions.filter(on_labeled)
-        .annotate(week=TruncWeek("drawing__created"))
+        labeled_predictions.annotate(week=TruncWeek("drawing__created"))
         .values("week", "model_name")
-        .annotate(n=Count("id"), correct=Count("id", filter=right))
+        .annotate(n=Count("id"), correct=Count("id", filter=RIGHT))
         .order_by("week")
     )
     for row in week_rows:
@@ -209,11 +241,15 @@ def compute(include_user_labels=False, include_imported=False):
         weeks.setdefault(week, {"week": week, **{name: proportion(0, 0) for name in MODEL_NAMES}})
         if row["model_name"] in MODEL_NAMES:
             weeks[week][row["model_name"]] = proportion(row["correct"], row["n"])
+    return list(weeks.values())
+
+
+def _by_version(labeled_predictions):
+    # ... and by model version.
     by_version = {name: [] for name in MODEL_NAMES}
     version_rows = (
-        predictions.filter(on_labeled)
-        .values("model_name", "model_version")
-        .annotate(n=Count("id"), correct=Count("id", filter=right))
+        labeled_predictions.values("model_name", "model_version")
+        .annotate(n=Count("id"), correct=Count("id", filter=RIGHT))
         .order_by("model_name", "model_version")
     )
     for row in version_rows:
@@ -221,25 +257,7 @@ def compute(include_user_labels=False, include_imported=False):
             by_version[row["model_name"]].append(
                 {"version": row["model_version"], "accuracy": proportion(row["correct"], row["n"])}
             )
-
-    return {
-        "include_user_labels": bool(include_user_labels),
-        "models": list(MODEL_NAMES),
-        "drawings": counts["total"],
-        "labeled": n_labeled,
-        "labeled_staff": counts["staff"],
-        "labeled_user": counts["user"],
-        "coverage": proportion(n_labeled, counts["total"]),
-        "per_model": per_model,
-        "agreement": proportion(agreed["n"], n_known),
-        "agreement_all_drawings": proportion(counts["n_agree"], counts["n_known"]),
-        "when_agree": split(agreed),
-        "when_disagree": split(disagreed),
-        "at_least_one_right": proportion(agreed["any_right"] + disagreed["any_right"], n_known),
-        "confidence": bands,
-        "by_week": list(weeks.values()),
-        "by_version": by_version,
-    }
+    return by_version
 
 
 def _pct(rate):

@@ -8,7 +8,7 @@ from django.contrib.auth.models import Permission
 from PIL import Image, ImageDraw
 
 from recognizer.models import Drawing
-from recognizer.staff import review
+from recognizer.staff import queue as labeling_queue
 from tests.factories import make_drawing
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -96,7 +96,7 @@ def wait_until_saved(page, labeled):
 
 def test_label_three_with_keys_and_undo_one(desktop, reviewer):
     make_drawings(8)
-    expected_order = review.queue_order(limit=3)
+    expected_order = labeling_queue.queue_order(limit=3)
     page = log_in(desktop, reviewer)
     open_queue(desktop)
     assert page.inner_text("#queue-remaining") == "8"
