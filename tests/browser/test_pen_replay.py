@@ -9,6 +9,7 @@ import base64
 
 import numpy as np
 import pytest
+from playwright.sync_api import expect
 
 from recognizer.ml import datasets, preprocess, strokes
 from recognizer.models import Drawing
@@ -48,9 +49,11 @@ def on_pad(digit, height=200.0):
     return [[(float(x), float(y)) for x, y in s] for s in placed]
 
 
-def recognise(page):
+def recognise(page, previous_id=None):
     with page.expect_request(is_predict) as sent:
         page.locator("#recognise").click()
+    if previous_id is not None:
+        expect(page.locator("#results")).not_to_have_attribute("data-drawing-id", str(previous_id))
     page.locator("#results[data-state='answered']").wait_for()
     answers = {
         name: int(page.locator(f".answer[data-model='{name}'] [data-field='digit']").inner_text())
@@ -62,11 +65,11 @@ def recognise(page):
 
 def test_the_training_renderer_draws_like_the_page(desktop):
     page = desktop.open()
-    diffs = []
+    diffs, drawing_id = [], None
     for digit in validation_digits(10):
         pts = on_pad(digit)
         draw_with_mouse(page, pts, steps=1)  # exactly these points, as pointer events
-        request, _, _ = recognise(page)
+        request, _, drawing_id = recognise(page, drawing_id)
         sent = decode_data_url(request.post_data_json["image"])
         page_input = preprocess.image_to_model_input(sent)
         ours = strokes.to_model_input(strokes.draw([np.array(s) for s in pts], strokes.LINE_WIDTH))
@@ -79,12 +82,12 @@ def test_the_training_renderer_draws_like_the_page(desktop):
 
 def test_thirty_writers_replayed_with_a_pen(desktop):
     page = desktop.open()
-    right = {"keras": 0, "custom": 0}
+    right, drawing_id = {"keras": 0, "custom": 0}, None
     digits = validation_digits(30)
     assert len({d.writer for d in digits}) == 30
     for n, digit in enumerate(digits, 1):
         draw_with_pen(page, on_pad(digit, height=120.0 + 4 * n), steps=1)
-        request, answers, drawing_id = recognise(page)
+        request, answers, drawing_id = recognise(page, drawing_id)
         for name, answer in answers.items():
             right[name] += answer == digit.label
         drawing = Drawing.objects.with_predictions().get(pk=drawing_id)
