@@ -296,6 +296,43 @@ class LoadRun:
         return [r for r in self.results if r.status != 201]
 
 
+def send(client, result, body, key, max_attempts, stop_at):
+    """One prediction of a load run into ``result``: retried on connection errors (never on an HTTP answer), up
+    to ``max_attempts`` times while the run's deadline ``stop_at`` lasts, with the same Idempotency-Key ``key``."""
+    started = time.perf_counter()
+    while result.attempts < max_attempts and time.monotonic() < stop_at:
+        result.attempts += 1
+        try:
+            status, payload = client.post(PREDICT_PATH, body, idempotency_key=key)
+        except RETRYABLE as exc:
+            result.error = f"{type(exc).__name__}: {exc}"
+            time.sleep(min(0.05 * result.attempts, 0.5))
+            continue
+        result.status, result.replayed = status, client.replayed
+        if status == 201:
+            try:
+                result.drawing_id = json.loads(payload)["id"]
+                result.error = ""
+            except (ValueError, KeyError, TypeError) as exc:
+                result.status, result.error = None, f"bad 201 body: {exc}: {payload[:100]!r}"
+        else:
+            result.error = payload[:200].decode(errors="replace")
+        break
+    result.latency_s = time.perf_counter() - started
+
+
+def kill_a_worker(server, run, kill_now, clients):
+    """SIGKILL one of ``server``'s workers once ``kill_now`` is set (noted in ``run.killed_pid``); nothing if every
+    client thread ends first."""
+    while not kill_now.wait(0.05):
+        if all(not t.is_alive() for t in clients):
+            return
+    workers = server.workers()
+    if workers:
+        run.killed_pid = workers[0].pid
+        os.kill(run.killed_pid, signal.SIGKILL)
+
+
 def run_load(
     port,
     bodies,
@@ -330,29 +367,8 @@ def run_load(
         client = Client(port)
         try:
             while (i := take()) is not None:
-                result = run.results[i]
-                body = bodies[i % len(bodies)]
-                started = time.perf_counter()
-                while result.attempts < max_attempts and time.monotonic() < stop_at:
-                    result.attempts += 1
-                    try:
-                        key = f"load-{run_tag}-{i}" if idempotency_keys else None
-                        status, payload = client.post(PREDICT_PATH, body, idempotency_key=key)
-                    except RETRYABLE as exc:
-                        result.error = f"{type(exc).__name__}: {exc}"
-                        time.sleep(min(0.05 * result.attempts, 0.5))
-                        continue
-                    result.status, result.replayed = status, client.replayed
-                    if status == 201:
-                        try:
-                            result.drawing_id = json.loads(payload)["id"]
-                            result.error = ""
-                        except (ValueError, KeyError, TypeError) as exc:
-                            result.status, result.error = None, f"bad 201 body: {exc}: {payload[:100]!r}"
-                    else:
-                        result.error = payload[:200].decode(errors="replace")
-                    break
-                result.latency_s = time.perf_counter() - started
+                key = f"load-{run_tag}-{i}" if idempotency_keys else None
+                send(client, run.results[i], bodies[i % len(bodies)], key, max_attempts, stop_at)
                 with lock:
                     finished[0] += 1
                     if kill_after is not None and finished[0] == kill_after:
@@ -363,22 +379,13 @@ def run_load(
         finally:
             client.close()
 
-    def killer():
-        while not kill_now.wait(0.05):
-            if all(not t.is_alive() for t in threads):
-                return
-        workers = server.workers()
-        if workers:
-            run.killed_pid = workers[0].pid
-            os.kill(run.killed_pid, signal.SIGKILL)
-
     threads = [threading.Thread(target=client_thread, daemon=True) for _ in range(concurrency)]
     started = time.perf_counter()
     for t in threads:
         t.start()
     killer_thread = None
     if kill_after is not None:
-        killer_thread = threading.Thread(target=killer, daemon=True)
+        killer_thread = threading.Thread(target=kill_a_worker, args=(server, run, kill_now, threads), daemon=True)
         killer_thread.start()
     for t in threads:
         t.join(timeout=max(0.0, stop_at - time.monotonic()) + 35)

@@ -302,17 +302,10 @@ def git_commit():
 
 
 def report(ctx):
-    app, base = ctx["app"], ctx["baseline"]
+    """RESULTS.md: the run, the goals, then one section per measurement."""
+    app, base, unshared = ctx["app"], ctx["baseline"], ctx["unshared"]
     parts = [
-        "# Benchmark results",
-        "",
-        f"Run {ctx['when']} on {ctx['machine']}, commit `{ctx['commit']}`, in {ctx['duration_s']:.0f} s "
-        f"(`{ctx['command']}`). Load average before/after: {ctx['load_before']} / {ctx['load_after']}.",
-        f"Server: gunicorn.conf.py with {ctx['server']}, DEBUG off, "
-        f"PostgreSQL (fresh database), cache {ctx['cache']}. Client: Python threads with keep-alive connections on "
-        "the same machine (they share its CPUs with the server).",
-        f"Models: {ctx['versions']}. Drawings: {ctx['n_drawings']} {ctx['drawings_source']}.",
-        "",
+        *_report_header(ctx),
         "## Goals",
         "",
         table(["goal", "measured", "met"], ctx["goals"]),
@@ -324,6 +317,33 @@ def report(ctx):
             [[k, len(v), fmt(percentiles(v)[50], 2), fmt(percentiles(v)[95], 2)] for k, v in ctx["stages"].items()],
         ),
         "",
+        *_report_http(app, base),
+        *_report_memory(app, unshared, base),
+        *_report_writes(ctx["load"]),
+    ]
+    if ctx.get("notes"):
+        parts += ["## Notes", "", *[f"- {n}" for n in ctx["notes"]], ""]
+    return "\n".join(parts)
+
+
+def _report_header(ctx):
+    return [
+        "# Benchmark results",
+        "",
+        f"Run {ctx['when']} on {ctx['machine']}, commit `{ctx['commit']}`, in {ctx['duration_s']:.0f} s "
+        f"(`{ctx['command']}`). Load average before/after: {ctx['load_before']} / {ctx['load_after']}.",
+        f"Server: gunicorn.conf.py with {ctx['server']}, DEBUG off, "
+        f"PostgreSQL (fresh database), cache {ctx['cache']}. Client: Python threads with keep-alive connections on "
+        "the same machine (they share its CPUs with the server).",
+        f"Models: {ctx['versions']}. Drawings: {ctx['n_drawings']} {ctx['drawings_source']}.",
+        "",
+    ]
+
+
+def _report_http(app, base):
+    """Latency and throughput per level and their errors; then CPU per request (``_report_cpu``)."""
+    levels = [(s, lv) for s in (app, base) for lv in s["levels"]]
+    return [
         "## Over HTTP: POST /api/predict/ (predict and store) vs the baseline",
         "",
         table(
@@ -339,8 +359,7 @@ def report(ctx):
                     fmt(lv["pct"][99]),
                     lv["errors"],
                 ]
-                for s in (app, base)
-                for lv in s["levels"]
+                for s, lv in levels
             ],
         ),
         "",
@@ -348,10 +367,17 @@ def report(ctx):
             f"Errors, {s['name']} at {lv['concurrency']} clients: "
             + "; ".join(f"{status} {error}" for status, error in lv["error_samples"])
             + "\n"
-            for s in (app, base)
-            for lv in s["levels"]
+            for s, lv in levels
             if lv["errors"]
         ],
+        *_report_cpu(app, base),
+    ]
+
+
+def _report_cpu(app, base):
+    """CPU per request and the ceiling it sets, then the app against the baseline."""
+    levels = [(s, lv) for s in (app, base) for lv in s["levels"]]
+    return [
         "CPU per request, measured around each run: the gunicorn processes, PostgreSQL and Redis (all their processes "
         "on this machine), and the client threads. On a saturated machine req/s cannot exceed "
         f"{os.cpu_count()} cores ÷ their sum, the ceiling column.",
@@ -368,9 +394,8 @@ def report(ctx):
                     fmt(total, 2),
                     fmt(1000 * os.cpu_count() / total if total else float("nan"), 0),
                 ]
-                for s in (app, base)
-                for lv in s["levels"]
-                for total in [lv["cpu_ms"] + lv["services_cpu_ms"] + lv["client_cpu_ms"]]
+                for s, lv in levels
+                for total in [cpu_sum_ms(lv)]
             ],
         ),
         "",
@@ -388,6 +413,12 @@ def report(ctx):
             ],
         ),
         "",
+    ]
+
+
+def _report_memory(app, unshared, base):
+    servers = (app, unshared, base)
+    return [
         "## Memory and cold start",
         "",
         "After warm-up. RSS counts shared pages in every process; PSS splits them between the processes sharing them "
@@ -398,7 +429,7 @@ def report(ctx):
             ["server", "process", "RSS MiB", "PSS MiB", "USS MiB"],
             [
                 row
-                for s in (app, ctx["unshared"], base)
+                for s in servers
                 for row in [
                     *[
                         [s["name"], role, fmt(rss, 0), fmt(pss, 0), fmt(uss, 0)]
@@ -411,9 +442,14 @@ def report(ctx):
         "",
         table(
             ["server", "cold start: process start → first 201 (s)"],
-            [[s["name"], fmt(s["cold_start_s"], 2)] for s in (app, ctx["unshared"], base)],
+            [[s["name"], fmt(s["cold_start_s"], 2)] for s in servers],
         ),
         "",
+    ]
+
+
+def _report_writes(scenarios):
+    return [
         "## No lost writes (gunicorn → PostgreSQL)",
         "",
         "Every 201 must name exactly one stored drawing with exactly one keras and one custom prediction, and no "
@@ -436,14 +472,11 @@ def report(ctx):
                     s["extra"],
                     s["problems"] or "none",
                 ]
-                for s in ctx["load"]
+                for s in scenarios
             ],
         ),
         "",
     ]
-    if ctx.get("notes"):
-        parts += ["## Notes", "", *[f"- {n}" for n in ctx["notes"]], ""]
-    return "\n".join(parts)
 
 
 def cpu_sum_ms(level):
@@ -538,49 +571,15 @@ def run(args, say):
         p = percentiles(v)
         say(f"  {k:<45} p50 {fmt(p[50], 2):>7} ms  p95 {fmt(p[95], 2):>7} ms")
 
-    cache_env = {}
-    cache = "local memory (per worker)"
-    if args.redis_url:
-        cache_env = {"REDIS_URL": args.redis_url, "CACHE_KEY_PREFIX": f"bench{os.getpid()}"}
-        cache = f"Redis ({args.redis_url})"
-    chosen = {
-        "WEB_CONCURRENCY": args.workers,
-        "GUNICORN_THREADS": args.threads,
-        "GUNICORN_WORKER_CLASS": args.worker_class,
-    }
-    server_env = {**{k: v for k, v in chosen.items() if v is not None}, **cache_env}
+    server_env, cache = server_settings(args)
     conf = gunicorn_settings(server_env)
-    workers = conf["workers"]
     say(f"Servers: {describe(conf)}")
-
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
         say("Over HTTP ...")
-        with harness.fresh_postgres_database(args.postgres_url, "digits_bench") as url:
-            env = harness.production_env(url, harness.free_port(), **server_env)
-            app = serve_and_measure("app", env, bodies, levels, lambda c: args.requests, workers, tmp, say)
-            env = harness.production_env(
-                url,
-                harness.free_port(),
-                GUNICORN_APP="bench.baseline_wsgi:application",
-                GUNICORN_PRELOAD="0",
-                **server_env,
-            )
-            base = serve_and_measure(
-                "baseline", env, bodies, levels, lambda c: args.baseline_requests, workers, tmp, say
-            )
-            # The preload choice, measured: the same app with TensorFlow imported in each worker instead.
-            env = harness.production_env(url, harness.free_port(), GUNICORN_PRELOAD_TENSORFLOW="0", **server_env)
-            unshared = serve_and_measure("app, TF not preloaded", env, bodies, [], lambda c: 0, workers, tmp, say)
+        app, base, unshared = measure_servers(args, bodies, levels, server_env, conf["workers"], tmp, say)
         say("No lost writes ...")
         scenarios = no_lost_writes(
-            args.postgres_url,
-            bodies,
-            args.load_requests,
-            16,
-            workers,
-            tmp,
-            server_env,
-            say,
+            args.postgres_url, bodies, args.load_requests, 16, conf["workers"], tmp, server_env, say
         )
 
     ctx = {
@@ -612,6 +611,40 @@ def run(args, say):
         say(f"\nwrote {args.output}")
     problems = [s for s in scenarios if s["problems"] or s["timed_out"]]
     return 1 if problems else 0
+
+
+def server_settings(args):
+    """(the servers' environment from the command line, the cache in words)."""
+    cache_env = {}
+    cache = "local memory (per worker)"
+    if args.redis_url:
+        cache_env = {"REDIS_URL": args.redis_url, "CACHE_KEY_PREFIX": f"bench{os.getpid()}"}
+        cache = f"Redis ({args.redis_url})"
+    chosen = {
+        "WEB_CONCURRENCY": args.workers,
+        "GUNICORN_THREADS": args.threads,
+        "GUNICORN_WORKER_CLASS": args.worker_class,
+    }
+    return {**{k: v for k, v in chosen.items() if v is not None}, **cache_env}, cache
+
+
+def measure_servers(args, bodies, levels, server_env, workers, tmp, say):
+    """(app, baseline, app without TensorFlow preloaded), each served on a fresh database and measured."""
+    with harness.fresh_postgres_database(args.postgres_url, "digits_bench") as url:
+        env = harness.production_env(url, harness.free_port(), **server_env)
+        app = serve_and_measure("app", env, bodies, levels, lambda c: args.requests, workers, tmp, say)
+        env = harness.production_env(
+            url,
+            harness.free_port(),
+            GUNICORN_APP="bench.baseline_wsgi:application",
+            GUNICORN_PRELOAD="0",
+            **server_env,
+        )
+        base = serve_and_measure("baseline", env, bodies, levels, lambda c: args.baseline_requests, workers, tmp, say)
+        # The preload choice, measured: the same app with TensorFlow imported in each worker instead.
+        env = harness.production_env(url, harness.free_port(), GUNICORN_PRELOAD_TENSORFLOW="0", **server_env)
+        unshared = serve_and_measure("app, TF not preloaded", env, bodies, [], lambda c: 0, workers, tmp, say)
+    return app, base, unshared
 
 
 if __name__ == "__main__":
