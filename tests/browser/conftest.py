@@ -32,6 +32,11 @@ PHONE = {
     "is_mobile": True,
     "has_touch": True,
 }
+CSP_LISTENER = """
+document.addEventListener("securitypolicyviolation", (e) => {
+  console.error(`Content Security Policy violation: ${e.violatedDirective} blocked ${e.blockedURI || "inline"}`);
+});
+"""
 # Answers can take a while the first time (the models load once per process).
 ANSWER_TIMEOUT_MS = 60_000
 
@@ -70,6 +75,15 @@ class Visit:
         self.page.on("request", lambda request: self.requests.append(request.url))
         self.page.on("pageerror", lambda error: self.console_errors.append(str(error)))
         self.page.on("console", lambda msg: msg.type == "error" and self.console_errors.append(msg.text))
+        # Content-Security-Policy (issue 15): Chromium reports what the policy blocks on the console, and the
+        # page's securitypolicyviolation event is echoed there too; visit_factory asserts there was none.
+        self.csp_violations = []
+        self.page.on("console", self._note_csp_violation)
+        self.context.add_init_script(CSP_LISTENER)
+
+    def _note_csp_violation(self, msg):
+        if "Content Security Policy" in msg.text or "Content-Security-Policy" in msg.text:
+            self.csp_violations.append(f"{self.page.url}: {msg.text}")
 
     def open(self):
         self.page.goto(self.base + "/")
@@ -99,8 +113,10 @@ def visit_factory(browser, live_server, transactional_db):
         return visit
 
     yield make
+    violations = [v for visit in visits for v in visit.csp_violations]
     for visit in visits:
         visit.close()
+    assert violations == [], "Content-Security-Policy violations in the browser"
 
 
 @pytest.fixture

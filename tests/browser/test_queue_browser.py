@@ -110,7 +110,8 @@ def test_label_three_with_keys_and_undo_one(desktop, reviewer):
     wait_until_saved(page, 3)
 
     page.keyboard.press("u")  # the third label is undone and that drawing comes back
-    page.wait_for_function(f"document.getElementById('queue').dataset.currentId === '{seen[2]}'")
+    # A function, not an expression: Playwright evals an expression, which the page's CSP (no unsafe-eval) blocks.
+    page.wait_for_function(f"() => document.getElementById('queue').dataset.currentId === '{seen[2]}'")
     wait_until_saved(page, 2)
     assert page.inner_text("#queue-remaining") == "6"
 
@@ -130,7 +131,8 @@ def test_label_three_with_keys_and_undo_one(desktop, reviewer):
     assert Drawing.objects.get(pk=skipped).label is None
     clicked = current_id(page)
     page.click("#queue-keys button[data-label='4']")
-    page.wait_for_function(f"document.getElementById('queue').dataset.currentId !== '{clicked}'")
+    # A function, not an expression: Playwright evals an expression, which the page's CSP (no unsafe-eval) blocks.
+    page.wait_for_function(f"() => document.getElementById('queue').dataset.currentId !== '{clicked}'")
     wait_until_saved(page, 3)
     assert Drawing.objects.get(pk=clicked).label == 4
     assert desktop.foreign_requests() == []
