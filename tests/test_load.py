@@ -2,7 +2,8 @@
 
 A small version of the benchmark's load test, bounded in count and time. Every 201 must name exactly one drawing with
 exactly one keras and one custom prediction and nothing else may be written; with one worker SIGKILLed mid-run and
-the clients retrying on connection errors, still no drawing may lack a prediction.
+the clients retrying on connection errors, still no drawing may lack a prediction. The first check runs again through
+nginx (`make serve`'s stack), as production runs it.
 """
 
 import tempfile
@@ -13,6 +14,7 @@ import pytest
 from bench import harness
 
 from .conftest import POSTGRES_URL, require_service
+from .nginx_stack import Stack, stack_env
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
@@ -41,8 +43,25 @@ def served(bodies):
                 yield server, url
 
 
-def test_every_answer_is_one_drawing_with_two_predictions(served, bodies):
-    server, url = served
+@pytest.fixture(scope="module")
+def served_through_nginx(bodies):
+    """nginx in front of the same gunicorn config (scripts/serve.sh), on its own database `digits_load_nginx_<pid>`."""
+    require_service("PostgreSQL", 5432)
+    with tempfile.TemporaryDirectory(prefix="load-test-nginx-") as tmp:
+        with harness.fresh_postgres_database(POSTGRES_URL, "digits_load_nginx") as url:
+            env = stack_env(url, Path(tmp) / "run", Path(tmp), WEB_CONCURRENCY=WORKERS, SERVE_MIGRATE=0)
+            stack = Stack(env, Path(tmp) / "serve.log").start()
+            try:
+                assert harness.wait_until_answering(stack, bodies[0], timeout=240) is not None, stack.log()[-4000:]
+                assert stack.wait_for_workers(WORKERS, 60), stack.log()[-4000:]
+                yield stack, url
+            finally:
+                assert stack.stop(), stack.log()[-4000:]
+
+
+@pytest.mark.parametrize("front", ["gunicorn", "nginx"])
+def test_every_answer_is_one_drawing_with_two_predictions(request, bodies, front):
+    server, url = request.getfixturevalue("served" if front == "gunicorn" else "served_through_nginx")
     harness.clear_drawings(url)
 
     run = harness.run_load(server.port, bodies, total=REQUESTS, concurrency=THREADS, deadline_s=120)
