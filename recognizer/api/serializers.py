@@ -45,36 +45,8 @@ IMAGE_ERROR_STATUS = {
     "empty_drawing": status.HTTP_422_UNPROCESSABLE_ENTITY,
 }
 
-SUPPORTED_TYPES = ("image/png", "image/jpeg", "image/webp")
-# Recognised but refused: these get 415, anything unrecognised is "not an image" (400).
-UNSUPPORTED_SIGNATURES = (
-    (b"GIF87a", "image/gif"),
-    (b"GIF89a", "image/gif"),
-    (b"BM", "image/bmp"),
-    (b"%PDF", "application/pdf"),
-    (b"II*\x00", "image/tiff"),
-    (b"MM\x00*", "image/tiff"),
-    (b"\x00\x00\x01\x00", "image/x-icon"),
-    (b"\x00\x00\x00\x0cjP  ", "image/jp2"),
-)
+SUPPORTED_TYPES = preprocess.IMAGE_TYPES
 DATA_URL = re.compile(r"^data:(?P<mime>[\w.+-]+/[\w.+-]+)?(?P<params>(;[\w.+-]+(=[\w.+-]+)?)*),(?P<data>.*)$", re.S)
-
-
-def sniff_type(data):
-    """The content type from the file's first bytes, or None when it is not an image we know."""
-    if data.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "image/png"
-    if data.startswith(b"\xff\xd8\xff"):
-        return "image/jpeg"
-    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return "image/webp"
-    for signature, mime in UNSUPPORTED_SIGNATURES:
-        if data.startswith(signature):
-            return mime
-    head = data[:512].lstrip().lower()
-    if head.startswith((b"<?xml", b"<svg", b"<!doctype svg")) or b"<svg" in head:
-        return "image/svg+xml"
-    return None
 
 
 def check_pixel_budget(data):
@@ -133,7 +105,7 @@ class ImageField(serializers.Field):
             self.fail("invalid")
         if not raw:
             self.fail("empty_image")
-        mime = sniff_type(raw)
+        mime = preprocess.sniff_type(raw)
         if mime is None:
             raise serializers.ValidationError(self.error_messages["not_an_image"], code="invalid_image")
         if mime not in SUPPORTED_TYPES:

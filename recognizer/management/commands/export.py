@@ -3,28 +3,19 @@
 import time
 
 from django.core.management.base import BaseCommand, CommandError
-from django.utils.dateparse import parse_date, parse_datetime
+from rest_framework.exceptions import ValidationError
 
+from recognizer.api.serializers import FlexibleDateTimeField
 from recognizer.staff import export
 
 
 def when(text):
-    """ISO date or date-time; a date means its midnight in the server's time zone."""
-    from datetime import datetime
-    from datetime import time as day_start
-
-    from django.utils import timezone
-
-    moment = parse_datetime(text)
-    if moment is None:
-        try:
-            day = parse_date(text)
-        except ValueError:
-            day = None
-        if day is None:
-            raise CommandError(f"not a date or date-time: {text!r} (use 2026-01-31 or 2026-01-31T12:00)")
-        moment = datetime.combine(day, day_start.min)
-    return timezone.make_aware(moment) if timezone.is_naive(moment) else moment
+    """ISO date or date-time; a date means its midnight in the server's time zone. Read by the API's field for
+    ``created_after``/``created_before`` (``FlexibleDateTimeField``), so both accept and refuse the same dates."""
+    try:
+        return FlexibleDateTimeField().run_validation(text)
+    except ValidationError:
+        raise CommandError(f"not a date or date-time: {text!r} (use 2026-01-31 or 2026-01-31T12:00)") from None
 
 
 class Progress:
