@@ -273,9 +273,12 @@ class PredictionSerializer(serializers.Serializer):
     time_ms = serializers.FloatField()
 
 
-class PredictionsSerializer(serializers.Serializer):
-    keras = PredictionSerializer(allow_null=True)
-    custom = PredictionSerializer(allow_null=True)
+# One field per model in the registry (keras, custom, ...): each model's answer, or null.
+PredictionsSerializer = type(
+    "PredictionsSerializer",
+    (serializers.Serializer,),
+    {"__module__": __name__, **{name: PredictionSerializer(allow_null=True) for name in MODEL_NAMES}},
+)
 
 
 PREDICTION_FIELDS = tuple(PredictionSerializer().fields)  # the names the schema documents
