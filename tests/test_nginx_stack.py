@@ -26,6 +26,8 @@ from .nginx_stack import Stack, stack_env
 pytestmark = [pytest.mark.slow]
 
 DATABASE_URL = os.environ.get("DATABASE_URL", "")
+# A scratch database on the configured server (created from its maintenance database), else a SQLite file.
+SERVER_URL = harness.with_database(DATABASE_URL, "postgres") if DATABASE_URL.startswith("postgres") else ""
 STATIC_TEXT = "body { color: black }\n"
 BODY = json.dumps({"image": api_images.data_url(api_images.png())}).encode()
 DRIBBLERS = 12
@@ -39,7 +41,7 @@ def running_stack(prefix, **extra):
         static = Path(tmp) / "static"
         (static / "recognizer").mkdir(parents=True)
         (static / "recognizer" / "probe.css").write_text(STATIC_TEXT)
-        with harness.scratch_database(DATABASE_URL, prefix.replace("-", "_")) as url:
+        with harness.scratch_database(SERVER_URL, prefix.replace("-", "_")) as url:
             stack = Stack(stack_env(url, Path(tmp) / "run", static, **extra), Path(tmp) / "serve.log").start()
             try:
                 assert harness.wait_until_answering(stack, BODY, timeout=300) is not None, stack.log()[-4000:]
