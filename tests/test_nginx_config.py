@@ -46,3 +46,38 @@ def test_nginx_accepts_the_rendered_config(tmp_path):
         [NGINX, "-t", "-q", "-p", str(tmp_path), "-e", "stderr", "-c", str(conf)], capture_output=True, text=True
     )
     assert result.returncode == 0, result.stderr
+
+
+def test_nginx_answers_json_when_gunicorn_is_down(tmp_path):
+    """Nothing listens upstream: nginx's own 502 is JSON under /api/ and a page elsewhere."""
+    import http.client
+    import time
+
+    from bench import harness
+
+    port = harness.free_port()
+    env = {"PORT": str(port), "GUNICORN_BIND": f"127.0.0.1:{harness.free_port()}", "NGINX_WORKERS": "1"}
+    conf = render_nginx.render(tmp_path, env)
+    nginx = subprocess.Popen([NGINX, "-p", str(tmp_path), "-e", "stderr", "-c", str(conf)], stderr=subprocess.PIPE)
+    try:
+        answers = {}
+        for path in ("/api/predict/", "/"):
+            deadline = time.monotonic() + 10
+            while True:
+                try:
+                    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+                    conn.request("GET", path)
+                    response = conn.getresponse()
+                    answers[path] = (response.status, response.getheader("Content-Type"), response.read())
+                    conn.close()
+                    break
+                except ConnectionRefusedError:
+                    assert time.monotonic() < deadline and nginx.poll() is None, nginx.stderr.read()
+                    time.sleep(0.05)
+    finally:
+        nginx.terminate()
+        nginx.wait(timeout=10)
+    status, content_type, body = answers["/api/predict/"]
+    assert (status, content_type) == (502, "application/json")
+    assert json.loads(body)["error"] == "bad_gateway"
+    assert answers["/"][:2] == (502, "text/html")
