@@ -8,6 +8,7 @@ tests that go through nginx. Plain Python, like bench/harness.py: the server's s
 import os
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -25,7 +26,7 @@ def stack_env(database_url, run_dir, static_root, **extra):
     env = harness.production_env(database_url, upstream, WEB_CONCURRENCY=1)
     env.update(
         PORT=str(harness.free_port()),
-        PY=str(ROOT / ".venv" / "bin" / "python") if (ROOT / ".venv").exists() else "python",
+        PY=sys.executable,
         SERVE_RUN_DIR=str(run_dir),
         SERVE_COLLECTSTATIC="0",
         NGINX_STATIC_ROOT=str(static_root),
