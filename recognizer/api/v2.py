@@ -24,6 +24,7 @@ from rest_framework.response import Response
 from recognizer import limits, readiness
 from recognizer.api import batching
 from recognizer.api.serializers import ApiError
+from recognizer.ml import registry
 from recognizer.models import MODEL_NAMES, Drawing
 
 SERVER_NAME = "digit-recognizer"
@@ -143,7 +144,7 @@ class ModelMetadataView(V2View):
             {
                 "name": name,
                 "versions": [model_version(name)],
-                "platform": "tensorflow_keras" if name == "keras" else "numpy",
+                "platform": registry.get(name).platform,
                 "inputs": [tensor_spec(n, *spec) for n, spec in INPUTS.items()],
                 "outputs": [tensor_spec(n, *spec) for n, spec in OUTPUTS.items()],
             }
