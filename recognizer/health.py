@@ -32,16 +32,22 @@ def _models():
 CHECKS = {"models": _models, "database": _database, "cache": _cache}
 
 
-@never_cache
-def readyz(request):
-    results, failed = {}, []
+def checks() -> dict[str, str]:
+    """{check: "ok" or what is wrong}; /readyz and the v2 protocol's ready endpoints answer from it alike."""
+    results = {}
     for name, check in CHECKS.items():
         try:
             check()
             results[name] = "ok"
         except Exception as e:  # any failure means "not ready"; name it, no traceback
             results[name] = f"{type(e).__name__}: {e}"[:200]
-            failed.append(name)
+    return results
+
+
+@never_cache
+def readyz(request):
+    results = checks()
+    failed = [name for name, result in results.items() if result != "ok"]
     if failed:
         detail = "Not ready: " + ", ".join(f"{name} ({results[name]})" for name in failed)
         return JsonResponse({"error": "not_ready", "detail": detail, "checks": results}, status=503)

@@ -21,7 +21,7 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_sche
 from rest_framework import serializers, status
 from rest_framework.response import Response
 
-from recognizer import limits, readiness
+from recognizer import health, limits
 from recognizer.api import batching
 from recognizer.api.serializers import ApiError
 from recognizer.ml import registry
@@ -89,7 +89,7 @@ class ReadyView(V2View):
     )
     def get(self, request):
         """Ready: both models loaded and the database reachable (the same checks as /readyz)."""
-        checks = readiness.checks()
+        checks = health.checks()
         if all(v == "ok" for v in checks.values()):
             return Response({"ready": True})
         problems = "; ".join(f"{k}: {v}" for k, v in checks.items() if v != "ok")
@@ -162,7 +162,7 @@ class ModelReadyView(V2View):
     def get(self, request, name):
         """The model is ready when the server is (both models are served together)."""
         model_or_404(name)
-        checks = readiness.checks()
+        checks = health.checks()
         if all(v == "ok" for v in checks.values()):
             return Response({"name": name, "ready": True})
         return Response({"error": f"model '{name}' is not ready"}, status=status.HTTP_503_SERVICE_UNAVAILABLE)
