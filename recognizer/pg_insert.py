@@ -1,0 +1,90 @@
+"""A drawing and its predictions stored by one PostgreSQL statement (issue 17).
+
+The ORM's way (``create`` + ``bulk_create`` in ``atomic()``) is four round trips -- BEGIN, two INSERTs, COMMIT --
+plus about 1 ms of Python compiling the SQL and PostgreSQL parsing and planning each statement. Here one
+data-modifying ``WITH`` inserts the drawing and every prediction: a single statement is atomic by itself, so in
+autocommit it needs no BEGIN/COMMIT, and a unique violation (a reused Idempotency-Key) stores nothing at all. Its text
+never changes, so psycopg prepares it once per connection and each call sends only the parameters, bound on the
+server. SQLite has no INSERT inside WITH: the models keep the ORM path there.
+
+Only Django's database layer here; the models are passed in (``models.py`` calls this), so there is no import circle.
+"""
+
+from contextlib import nullcontext
+
+import psycopg
+from django.db import models, transaction
+from psycopg.types.json import Jsonb
+
+_statements = {}  # (drawing model, prediction model, number of predictions) -> (sql, drawing fields, prediction fields)
+
+
+def _columns(model, skip=()):
+    return [f for f in model._meta.concrete_fields if not f.primary_key and f.attname not in skip]
+
+
+def _statement(connection, drawing_model, prediction_model, count, match_on):
+    key = (drawing_model, prediction_model, count, match_on)
+    if key not in _statements:
+        quote = connection.ops.quote_name
+        d_fields = _columns(drawing_model)
+        fk = next(f for f in _columns(prediction_model) if f.related_model is drawing_model)
+        p_fields = _columns(prediction_model, skip={fk.attname})
+        # VALUES rows inside a SELECT take no type from the target table: cast each parameter to its column's type.
+        row = "(" + ", ".join(f"%s::{f.cast_db_type(connection)}" for f in p_fields) + ")"
+        sql = (
+            f"WITH d AS (INSERT INTO {quote(drawing_model._meta.db_table)} "
+            f"({', '.join(quote(f.column) for f in d_fields)}) VALUES ({', '.join(['%s'] * len(d_fields))}) "
+            f"RETURNING {quote(drawing_model._meta.pk.column)}), "
+            f"p AS (INSERT INTO {quote(prediction_model._meta.db_table)} "
+            f"({quote(fk.column)}, {', '.join(quote(f.column) for f in p_fields)}) "
+            f"SELECT d.{quote(drawing_model._meta.pk.column)}, v.* FROM d, (VALUES {', '.join([row] * count)}) AS v "
+            f"RETURNING {quote(prediction_model._meta.pk.column)}, {quote(match_on)}) "
+            f"SELECT (SELECT {quote(drawing_model._meta.pk.column)} FROM d), "
+            f"array_agg({quote(prediction_model._meta.pk.column)}), array_agg({quote(match_on)}) FROM p"
+        )
+        _statements[key] = (sql, d_fields, p_fields, fk)
+    return _statements[key]
+
+
+class _PreparedCursor(psycopg.Cursor):
+    """Parameters bound on the server and the statement prepared (Django's own cursors bind on the client)."""
+
+    def execute(self, query, params=None, *, prepare=True, binary=None):
+        return super().execute(query, params, prepare=prepare, binary=binary)
+
+
+def _value(field, obj):
+    value = getattr(obj, field.attname)
+    return Jsonb(value) if isinstance(field, models.JSONField) else value
+
+
+def insert(connection, drawing, predictions, match_on):
+    """INSERT ``drawing`` and ``predictions`` (unsaved instances; the predictions' drawing is set here) in one
+    statement; their primary keys are set as ``save()`` would set them. ``match_on``: a prediction column unique per
+    drawing, to tell which id is whose. Raises Django's ``IntegrityError``."""
+    sql, d_fields, p_fields, fk = _statement(
+        connection, type(drawing), type(predictions[0]), len(predictions), match_on
+    )
+    params = [_value(f, drawing) for f in d_fields]
+    for prediction in predictions:
+        params += [_value(f, prediction) for f in p_fields]
+    # Inside an outer transaction a failure must not break it (record_once then reads the existing drawing): a
+    # savepoint, as atomic() gave the ORM path. In autocommit the statement is its own transaction.
+    with transaction.atomic(using=connection.alias) if connection.in_atomic_block else nullcontext():
+        connection.close_if_health_check_failed()  # what connection.cursor() does first
+        connection.ensure_connection()
+        with connection.wrap_database_errors:
+            raw = _PreparedCursor(connection.connection)
+        # Django's wrapper: database errors as Django's, and the query in connection.queries when they are logged.
+        wrap = connection.make_debug_cursor if connection.queries_logged else connection.make_cursor
+        with wrap(raw) as cursor:
+            cursor.execute(sql, params)
+            drawing_id, prediction_ids, keys = cursor.fetchone()
+    drawing.pk = drawing_id
+    drawing._state.adding, drawing._state.db = False, connection.alias
+    ids = dict(zip(keys, prediction_ids, strict=True))
+    for prediction in predictions:
+        setattr(prediction, fk.name, drawing)
+        prediction.pk = ids[getattr(prediction, match_on)]
+        prediction._state.adding, prediction._state.db = False, connection.alias
