@@ -344,7 +344,10 @@ class DrawingListSerializer(serializers.ModelSerializer):
         return drawing.labeled_by.get_username()
 
     def get_url(self, drawing) -> str:
-        return reverse("api:drawing-detail", args=[drawing.pk])
+        # One reverse() per drawing, not three: the pictures' URLs hang off this one.
+        if getattr(drawing, "_api_url", None) is None:
+            drawing._api_url = reverse("api:drawing-detail", args=[drawing.pk])
+        return drawing._api_url
 
     def get_image_url(self, drawing) -> str:
         return self.get_url(drawing) + "image.png"
