@@ -155,7 +155,7 @@ def main():
         )
         if profiler:
             calls = sum(stat[1] for stat in pstats.Stats(profiler).stats.values())  # primitive calls
-            print(f"{calls / n:.0f} Python function calls per request (a count, unlike CPU time, the load cannot change)")
+            print(f"{calls / n:.0f} Python function calls per request (a count: the load cannot change it)")
             for key in args.sort.split(","):
                 stream = io.StringIO()
                 stats = pstats.Stats(profiler, stream=stream)
