@@ -102,3 +102,9 @@ def test_page_points_at_the_api_endpoints(page):
     assert app["data-predict-url"] == "/api/predict/"
     assert app["data-mine-url"] == "/api/drawings/mine/"
     assert app["data-feedback-url"] == "/api/drawings/{id}/feedback/"
+
+
+def test_page_says_which_handwriting_styles_are_read(page):
+    response, _ = page
+    text = " ".join(response.content.decode().split())
+    assert "a crossed 7, a European 1 with its long up-stroke and a slashed zero are all read" in text
