@@ -1,7 +1,7 @@
-"""The committed weights in models/: manifest, MNIST test accuracy, canvas-style accuracy.
+"""The committed weights in models/: manifest, MNIST test, canvas-style and UNIPEN validation-writer accuracy.
 
 No database needed.  The canvas set is the first 2,000 drawings of the full 10,000 one
-(`manage.py evaluate` prints the full numbers).
+(`manage.py evaluate` prints the full numbers); the UNIPEN validation writers are all of them.
 """
 
 import io
@@ -13,11 +13,23 @@ import pytest
 from PIL import Image
 
 from recognizer.ml import canvas_eval, preprocess, publishing, training
-from recognizer.ml.mnist import load_mnist
+from recognizer.ml.datasets import load_mnist
 
 MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
-TARGET_MNIST = {"keras": 99.5, "custom": 99.0}
-TARGET_CANVAS = {"keras": 98.5, "custom": 97.0}
+# Floors that keep the committed models (keras-4, custom-4) from regressing.  The canvas set checked here is its
+# first 2,000 drawings; the full set's numbers are in the manifest.
+TARGET_MNIST = {"keras": 99.5, "custom": 99.2}
+TARGET_CANVAS = {"keras": 98.0, "custom": 97.5}
+TARGET_PEN = {"keras": 98.0, "custom": 97.3}  # real pen digits by UNIPEN writers never trained on
+TARGET_PEN_DIGIT = {"keras": 88.0, "custom": 86.0}  # the weakest digit (1: one writer's European 1s read as 7)
+
+# Issue 14's targets, which the committed models do not meet yet (see test_issue_14_targets).
+ISSUE_14 = {
+    "mnist": {"keras": 99.6, "custom": 99.3},
+    "canvas": {"keras": 99.0, "custom": 98.5},
+    "pen": {"keras": 99.0, "custom": 98.5},
+    "pen_digit": 97.0,
+}
 CANVAS_COUNT = 2000
 
 pytestmark = pytest.mark.slow
@@ -67,6 +79,20 @@ def test_mnist_accuracy_matches_manifest_and_target(name, manifest, predictors, 
     assert acc >= TARGET_MNIST[name]
 
 
+@pytest.mark.parametrize("name", ["keras", "custom"])
+def test_unipen_validation_writers(name, manifest, predictors):
+    """Digits drawn with a real pen by UNIPEN writers the models never saw, through the page's pen."""
+    res = training.evaluate_pen({name: predictors[name]})[name]
+    entry = manifest["models"][name]
+    print(name, round(res["accuracy"], 2), [round(v, 1) for v in res["per_class"]])
+    assert abs(res["accuracy"] - entry["unipen_validation_accuracy"]) <= 0.05
+    assert res["accuracy"] >= TARGET_PEN[name]
+    assert min(res["per_class"]) >= TARGET_PEN_DIGIT[name], res["per_class"]
+    assert set(res["per_site"]) == set(entry["unipen_validation"]["per_site"])
+    names = {d["name"].split(" ")[0] for d in entry["datasets"]}
+    assert {"MNIST", "UNIPEN"} <= names and all(d["license"] and d["count"] > 0 for d in entry["datasets"])
+
+
 def test_canvas_set_accuracy(predictors, manifest):
     results = canvas_eval.evaluate_canvas(predictors, count=CANVAS_COUNT)
     for name, row in results.items():
@@ -111,3 +137,14 @@ def test_upscaled_shifted_digits_keep_their_class(predictors, mnist_test):
     for name, fn in predictors.items():
         before, after = fn(x[idx].astype(np.float32) / 255), fn(redrawn)
         assert (before == after).mean() >= 0.98, name
+
+
+@pytest.mark.xfail(strict=True, reason="issue 14's targets are not met by keras-4 / custom-4 (see the manifest)")
+@pytest.mark.parametrize("name", ["keras", "custom"])
+def test_issue_14_targets(name, manifest):
+    """Strict: turns into a failure (XPASS) the day a model meets them, so these floors get raised."""
+    entry = manifest["models"][name]
+    assert entry["mnist_test_accuracy"] >= ISSUE_14["mnist"][name]
+    assert entry["canvas_accuracy"] >= ISSUE_14["canvas"][name]
+    assert entry["unipen_validation_accuracy"] >= ISSUE_14["pen"][name]
+    assert min(entry["unipen_validation"]["per_class"]) >= ISSUE_14["pen_digit"]
