@@ -66,3 +66,21 @@ def test_reading_the_registry_imports_neither_tensorflow_nor_training():
     )
     done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_training_and_publishing_read_the_registry(tmp_path):
+    """Every model's trainer, save, classify and describe resolve; a model published through them loads back."""
+    from recognizer.ml import publishing, training
+
+    for spec in registry.MODELS:
+        assert training.DEFAULT_EPOCHS[spec.name] == spec.epochs
+        for field in ("serve", "load", "save", "classify", "describe", "trainer"):
+            assert callable(spec.resolve(field)), (spec.name, field)
+    path = ROOT / "models" / json.loads((ROOT / "models" / "manifest.json").read_text())["models"]["custom"]["file"]
+    net = registry.get("custom").resolve("load")(path)
+    result = publishing.TrainResult(model=net, epochs=1, seed=3, seconds=1.0)
+    entry = publishing.publish(tmp_path, "custom", result, {})
+    assert entry["file"] == "custom-1.npz" and entry["parameters"] == net.num_params()
+    again = publishing.load_published(tmp_path, "custom")
+    x = np.random.default_rng(0).random((5, 28, 28), np.float32)
+    assert (publishing.predict_fn("custom", again)(x) == net.predict(x)).all()

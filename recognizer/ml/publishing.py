@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from recognizer.ml.network import Network
+from recognizer.ml import registry
 from recognizer.ml.preprocess import PREPROCESS_VERSION
 
 
@@ -63,18 +63,11 @@ def publish(models_dir, name: str, result: TrainResult, info: dict) -> dict:
     manifest = read_manifest(models_dir)
     previous = manifest.setdefault("models", {}).get(name)
     version = int(previous["version"]) + 1 if previous else 1
-    filename = f"{name}-{version}.{'keras' if name == 'keras' else 'npz'}"
+    spec = registry.get(name)
+    filename = spec.filename(version)
     path = models_dir / filename
-    if name == "keras":
-        from recognizer.ml import keras_model
-
-        keras_model.save_model(result.model, path)
-        parameters = int(result.model.count_params())
-        architecture = keras_model.ARCHITECTURE
-    else:
-        result.model.save(path, metadata={"version": str(version), "seed": result.seed})
-        parameters = int(result.model.num_params())
-        architecture = "conv5x5x32-maxpool-relu-dense256-relu-dropout-dense10 (numpy)"
+    spec.resolve("save")(result.model, path, {"version": str(version), "seed": result.seed})
+    architecture, parameters = spec.resolve("describe")(result.model)
     entry = {
         "name": name,
         "version": str(version),
@@ -104,23 +97,14 @@ def publish(models_dir, name: str, result: TrainResult, info: dict) -> dict:
 
 def predict_fn(name: str, model) -> Callable[[np.ndarray], np.ndarray]:
     """(N, 28, 28) float/uint8 -> (N,) digits, batched, for evaluation."""
-    if name == "keras":
-        from recognizer.ml import keras_model
-
-        return lambda x: keras_model.predict_proba(model, x).argmax(axis=1)
-    return lambda x: model.predict(x)
+    classify = registry.get(name).resolve("classify")
+    return lambda x: classify(model, x)
 
 
 def load_published(models_dir, name: str):
     """The model object as committed (no checksum check; inference does that)."""
-
     entry = read_manifest(models_dir)["models"][name]
-    path = Path(models_dir) / entry["file"]
-    if name == "keras":
-        from recognizer.ml import keras_model
-
-        return keras_model.load_model(path)
-    return Network.load(path)
+    return registry.get(name).resolve("load")(Path(models_dir) / entry["file"])
 
 
 def record_run(models_dir, run: dict) -> None:

@@ -24,7 +24,11 @@ class ModelSpec:
     colour: str  # its line and bars on the dashboard's charts
     serve: str  # weights file -> (predict (28, 28) -> (10,), predict_many (N, 28, 28) -> (N, 10)), for requests
     load: str  # weights file -> the model object (evaluation, retraining)
+    save: str  # (model, path, metadata) -> the weights file written
+    classify: str  # (model, x (N, 28, 28)) -> (N,) digits, batched, for evaluation
+    describe: str  # model -> (architecture, number of parameters), for the manifest
     trainer: str  # the training function (recognizer.ml.training)
+    epochs: int = 15  # default training epochs
 
     def resolve(self, what: str) -> Callable:
         """The callable named by the field ``what`` (``"serve"``, ``"load"``, ``"trainer"``), imported now."""
@@ -50,6 +54,36 @@ def serve_custom(path) -> tuple[Callable, Callable]:
     return (lambda x: net.predict_proba(x.reshape(1, 28, 28))[0]), (lambda x: net.predict_proba(x.reshape(-1, 28, 28)))
 
 
+def save_keras(model, path, metadata) -> None:
+    from recognizer.ml import keras_model
+
+    keras_model.save_model(model, path)  # the .keras file carries its own config; no metadata needed
+
+
+def classify_keras(model, x):
+    from recognizer.ml import keras_model
+
+    return keras_model.predict_proba(model, x).argmax(axis=1)
+
+
+def describe_keras(model) -> tuple[str, int]:
+    from recognizer.ml import keras_model
+
+    return keras_model.ARCHITECTURE, int(model.count_params())
+
+
+def save_custom(model, path, metadata) -> None:
+    model.save(path, metadata=metadata)
+
+
+def classify_custom(model, x):
+    return model.predict(x)
+
+
+def describe_custom(model) -> tuple[str, int]:
+    return "conv5x5x32-maxpool-relu-dense256-relu-dropout-dense10 (numpy)", int(model.num_params())
+
+
 MODELS: tuple[ModelSpec, ...] = (
     ModelSpec(
         name="keras",
@@ -59,6 +93,9 @@ MODELS: tuple[ModelSpec, ...] = (
         colour="#1f6fb4",
         serve="recognizer.ml.keras_model:serving_functions",
         load="recognizer.ml.keras_model:load_model",
+        save="recognizer.ml.registry:save_keras",
+        classify="recognizer.ml.registry:classify_keras",
+        describe="recognizer.ml.registry:describe_keras",
         trainer="recognizer.ml.training:train_keras",
     ),
     ModelSpec(
@@ -69,6 +106,9 @@ MODELS: tuple[ModelSpec, ...] = (
         colour="#d9480f",
         serve="recognizer.ml.registry:serve_custom",
         load="recognizer.ml.network:Network.load",
+        save="recognizer.ml.registry:save_custom",
+        classify="recognizer.ml.registry:classify_custom",
+        describe="recognizer.ml.registry:describe_custom",
         trainer="recognizer.ml.training:train_custom",
     ),
 )

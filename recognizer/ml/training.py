@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from recognizer.ml import datasets, strokes
+from recognizer.ml import datasets, registry, strokes
 from recognizer.ml.augmentation import AugmentConfig, EpochData, Extra, PenSet
 from recognizer.ml.network import Network
 from recognizer.ml.publishing import TrainResult, predict_fn, publish, record_run
@@ -232,7 +232,7 @@ def train_keras(
     )
 
 
-DEFAULT_EPOCHS = {"keras": 15, "custom": 15}
+DEFAULT_EPOCHS = {spec.name: spec.epochs for spec in registry.MODELS}
 
 
 def _rounded(res: dict) -> dict:
@@ -274,7 +274,7 @@ def datasets_used(x_train, pen: PenSet | None, extra: Extra | None, mnist_source
 
 
 def train_models(
-    names=("custom", "keras"),
+    names=None,
     epochs: int | None = None,
     seed: int = 0,
     models_dir=None,
@@ -295,6 +295,8 @@ def train_models(
     """
     from recognizer.ml import canvas_eval
 
+    if names is None:  # every model, the ones that don't run on TensorFlow first (see above)
+        names = sorted(registry.NAMES, key=lambda n: registry.get(n).platform.startswith("tensorflow"))
     t_start = time.perf_counter()
     x, y, xt, yt = load_data(mnist_dir)
     mnist_source = datasets.find_mnist(mnist_dir).source
@@ -316,7 +318,7 @@ def train_models(
     for name in names:
         n_epochs = epochs or DEFAULT_EPOCHS[name]
         progress(f"training {name}: {n_epochs} epochs, seed {seed}")
-        trainer = train_keras if name == "keras" else train_custom
+        trainer = registry.get(name).resolve("trainer")
         monitor = (xt[::5], yt[::5])  # 2,000 test digits, only to print progress
         result = trainer(data, epochs=n_epochs, seed=seed, eval_set=monitor, progress=progress)
         t_eval = time.perf_counter()

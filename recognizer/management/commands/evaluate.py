@@ -8,6 +8,8 @@ import numpy as np
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
+from recognizer.ml import registry
+
 
 def format_confusion(confusion) -> str:
     confusion = np.asarray(confusion)
@@ -24,14 +26,14 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("--model", choices=["keras", "custom", "all"], default="all")
+        parser.add_argument("--model", choices=[*registry.NAMES, "all"], default="all")
         parser.add_argument("--canvas-count", type=int, default=10_000, help="canvas-style drawings (max 10000)")
         parser.add_argument("--canvas-seed", type=int, default=None)
 
     def handle(self, *args, **opts):
         from recognizer.ml import canvas_eval, publishing, training
 
-        names = ("keras", "custom") if opts["model"] == "all" else (opts["model"],)
+        names = registry.NAMES if opts["model"] == "all" else (opts["model"],)
         manifest = publishing.read_manifest(settings.MODELS_DIR)
         _, _, xt, yt = training.load_data()
         fns = {}

@@ -8,6 +8,7 @@ import time
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from recognizer.ml import registry
 from recognizer.staff import export
 
 
@@ -28,7 +29,7 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("--model", choices=["keras", "custom", "all"], default="all")
+        parser.add_argument("--model", choices=[*registry.NAMES, "all"], default="all")
         parser.add_argument("--epochs", type=int, default=None, help="default: 15 for each model")
         parser.add_argument("--seed", type=int, default=0)
         parser.add_argument("--canvas-count", type=int, default=10_000, help="canvas-set size for the manifest")
@@ -49,7 +50,7 @@ class Command(BaseCommand):
 
         if opts["epochs"] is not None and opts["epochs"] < 1:
             raise CommandError("--epochs must be at least 1")
-        names = ("custom", "keras") if opts["model"] == "all" else (opts["model"],)
+        names = None if opts["model"] == "all" else (opts["model"],)
         extra = None
         if opts["with_labeled"]:
             if opts["weight"] <= 0:
