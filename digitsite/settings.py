@@ -206,7 +206,8 @@ if not DEBUG:
 
 # Models and data.
 MODELS_DIR = Path(os.environ.get("MODELS_DIR", BASE_DIR / "models"))
-MNIST_DIR = Path(os.environ.get("MNIST_DIR", BASE_DIR.parent / "shared" / "data" / "mnist"))
+# MNIST is found by recognizer.ml.datasets (MNIST_DIR, ../shared/data/mnist, the Keras cache, a download): the ML
+# core reads no Django settings, so MNIST_DIR is an environment variable only, not a setting here.
 
 # Uploads: the largest predict body we accept (bytes); larger gets 413.
 MAX_UPLOAD_BYTES = env_int("MAX_UPLOAD_BYTES", 1024 * 1024)
