@@ -176,7 +176,15 @@ def cross_entropy(logits: np.ndarray, y: np.ndarray, weights: np.ndarray | None 
 class Network:
     """A stack of layers, trained with Adam on softmax cross-entropy."""
 
-    def __init__(self, filters: int = 32, hidden: int = 256, dropout: float = 0.3, seed: int = 0):
+    def __init__(
+        self,
+        filters: int = 32,
+        hidden: int = 256,
+        dropout: float = 0.3,
+        seed: int = 0,
+        dropout_rng: np.random.Generator | None = None,
+    ):
+        # dropout_rng: training passes its own stream for the dropout masks (not part of the saved config)
         self.config = {"filters": filters, "hidden": hidden, "dropout": dropout, "seed": seed}
         rng = np.random.default_rng(seed)
         self.layers: list[Layer] = [
@@ -186,7 +194,7 @@ class Network:
             Flatten(),
             Dense(12 * 12 * filters, hidden, rng),
             ReLU(),
-            Dropout(dropout, rng),
+            Dropout(dropout, dropout_rng or rng),
             Dense(hidden, 10, rng),
         ]
         self.layers[0].input_grad = False

@@ -132,9 +132,8 @@ def train_custom(
 ) -> TrainResult:
     """Train the numpy network on ``epochs`` augmented epochs from ``data``."""
     t0, c0 = time.perf_counter(), time.process_time()
-    net = Network(seed=seed, **net_kwargs)
-    rng = np.random.default_rng([seed, 1])
-    net.layers[6].rng = rng  # dropout masks
+    rng = np.random.default_rng([seed, 1])  # the dropout masks
+    net = Network(seed=seed, dropout_rng=rng, **net_kwargs)
     n = len(data.get(0)[0])
     steps_per_epoch = -(-n // batch_size)
     total = epochs * steps_per_epoch
