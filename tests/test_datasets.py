@@ -17,7 +17,7 @@ from recognizer.ml import datasets, mnist
 
 @pytest.fixture(scope="module")
 def arrays():
-    m = datasets.find_mnist(download=False)
+    m = datasets.find_mnist()  # as the rest of the suite finds it: a new clone may have to download it
     return {"x_train": m.x_train, "y_train": m.y_train, "x_test": m.x_test, "y_test": m.y_test}
 
 
