@@ -66,6 +66,7 @@ def main():
     parser.add_argument("--postgres-url", default="postgres://postgres@127.0.0.1:5432/postgres")
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/14")
     parser.add_argument("--sqlite", action="store_true", help="a temporary SQLite file instead of PostgreSQL")
+    parser.add_argument("--dump", metavar="FILE", help="with --profile: also write the raw profile here (pstats)")
     args = parser.parse_args()
 
     import psutil
@@ -154,6 +155,8 @@ def main():
             f"wall p50 {1000 * statistics.median(walls):.2f} ms; load average {os.getloadavg()[0]:.1f}"
         )
         if profiler:
+            if args.dump:
+                profiler.dump_stats(args.dump)
             calls = sum(stat[1] for stat in pstats.Stats(profiler).stats.values())  # primitive calls
             print(f"{calls / n:.0f} Python function calls per request (a count: the load cannot change it)")
             for key in args.sort.split(","):

@@ -13,9 +13,10 @@ import re
 from datetime import datetime, time
 
 from django.conf import settings
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.files.uploadedfile import UploadedFile
 from django.db.models import Exists, OuterRef
-from django.urls import reverse
+from django.urls import get_script_prefix, reverse
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 from drf_spectacular.types import OpenApiTypes
@@ -23,6 +24,7 @@ from drf_spectacular.utils import extend_schema_field
 from PIL import Image
 from rest_framework import serializers, status
 from rest_framework.exceptions import APIException
+from rest_framework.fields import SkipField
 
 from recognizer import limits
 from recognizer.ml import preprocess
@@ -154,6 +156,41 @@ class PredictSerializer(serializers.Serializer):
             raise ApiError(code, str(exc) or code, IMAGE_ERROR_STATUS.get(code, 400)) from None
         return {"data": raw, "content_type": mime, "model_input": x}
 
+    @classmethod
+    def fast_validated_data(cls, data):
+        """``validated_data`` for good input without building this serializer's fields per request (issue 17).
+
+        DRF deep-copies every declared field for every serializer instance; here the fields are built and bound once
+        per process (they keep no per-request state) and run exactly as ``is_valid()`` runs them: the same
+        ``get_value``, ``run_validation`` and ``validate_<field>`` in the same order. An ``ApiError`` (415, 422, a
+        too-large image) propagates exactly as it does from ``is_valid()``. Returns None for anything else that is
+        not plainly valid (a field's ValidationError) and for anything but a JSON object (a multipart body's uploaded
+        file can be read once only): the caller then runs the ordinary ``is_valid(raise_exception=True)``, which
+        answers with DRF's own error structure and messages.
+        """
+        if type(data) is not dict:
+            return None
+        prototype = cls.__dict__.get("_prototype")
+        if prototype is None:  # a race here only builds it twice
+            prototype = cls()
+            prototype.shared_fields = [
+                (field, getattr(prototype, f"validate_{field.field_name}", None))
+                for field in prototype._writable_fields
+            ]
+            cls._prototype = prototype
+        validated = {}
+        for field, validate_method in prototype.shared_fields:
+            try:
+                value = field.run_validation(field.get_value(data))
+                if validate_method is not None:
+                    value = validate_method(value)
+            except SkipField:
+                continue
+            except (serializers.ValidationError, DjangoValidationError):
+                return None
+            prototype.set_value(validated, field.source_attrs, value)
+        return validated
+
     def create(self, validated_data):
         """Predict and store; with an ``idempotency_key``, a repeat of an earlier request answers its drawing.
 
@@ -282,6 +319,25 @@ PredictionsSerializer = type(
 
 
 PREDICTION_FIELDS = tuple(PredictionSerializer().fields)  # the names the schema documents
+
+_URL_MARKER = 9876543210123  # an id no table reaches soon; only ever formatted into a URL, never looked up
+_url_around_id = {}  # script prefix -> (the URL before the id, after it)
+
+
+def drawing_url(pk):
+    """``reverse("api:drawing-detail", args=[pk])`` for an integer id, without resolving the pattern per drawing:
+    reversed once per script prefix (the prefix gunicorn's SCRIPT_NAME sets), the id put in its place."""
+    prefix = get_script_prefix()
+    around = _url_around_id.get(prefix)
+    if around is None:
+        url = reverse("api:drawing-detail", args=[_URL_MARKER])
+        before, marker, after = url.rpartition(str(_URL_MARKER))
+        if not marker or len(_url_around_id) >= 16:  # not cached: an odd URL conf, or many prefixes
+            return reverse("api:drawing-detail", args=[pk])
+        around = _url_around_id[prefix] = (before, after)
+    return f"{around[0]}{int(pk)}{around[1]}"
+
+
 _DATETIME = serializers.DateTimeField()
 
 
@@ -319,20 +375,34 @@ class DrawingListSerializer(serializers.ModelSerializer):
     def to_representation(self, drawing):
         # Built by hand from the declared fields' names: DRF would build ~20 field objects per serializer
         # (and per prediction), a good part of a predict request's time. The fields still document the schema.
-        return {name: self.value(name, drawing) for name in self.Meta.fields}
+        out = {}
+        for name, getter in self.plan():
+            if getter is not None:
+                out[name] = getter(self, drawing)
+            else:
+                value = getattr(drawing, name)
+                out[name] = _DATETIME.to_representation(value) if isinstance(value, datetime) else value
+        return out
 
-    def value(self, name, drawing):
-        getter = getattr(self, f"get_{name}", None)
-        if getter is not None:
-            return getter(drawing)
-        value = getattr(drawing, name)
-        return _DATETIME.to_representation(value) if isinstance(value, datetime) else value
+    @classmethod
+    def plan(cls):
+        """(name, get_<name> function or None) for each field, worked out once per class."""
+        plan = cls.__dict__.get("_plan")
+        if plan is None:
+            plan = cls._plan = tuple((name, getattr(cls, f"get_{name}", None)) for name in cls.Meta.fields)
+        return plan
 
     @extend_schema_field(PredictionsSerializer)
     def get_predictions(self, drawing):
+        # The rows the drawing holds (prefetched, or just written by record()) read once, not once per model through
+        # a new related manager each time.
+        cached = getattr(drawing, "_prefetched_objects_cache", {}).get("predictions")
+        by_name = {}
+        for p in drawing.predictions.all() if cached is None else cached:
+            by_name.setdefault(p.model_name, p)  # the first, as prediction_for() reads them
         out = {}
         for name in MODEL_NAMES:
-            p = drawing.prediction_for(name)
+            p = by_name.get(name)
             out[name] = None if p is None else {field: getattr(p, field) for field in PREDICTION_FIELDS}
         return out
 
@@ -344,9 +414,9 @@ class DrawingListSerializer(serializers.ModelSerializer):
         return drawing.labeled_by.get_username()
 
     def get_url(self, drawing) -> str:
-        # One reverse() per drawing, not three: the pictures' URLs hang off this one.
+        # One URL per drawing, not three: the pictures' URLs hang off this one.
         if getattr(drawing, "_api_url", None) is None:
-            drawing._api_url = reverse("api:drawing-detail", args=[drawing.pk])
+            drawing._api_url = drawing_url(drawing.pk)
         return drawing._api_url
 
     def get_image_url(self, drawing) -> str:

@@ -46,12 +46,35 @@ class ApiView:
         return None
 
 
+_policies = {}
+
+
+def _shared(view_class, kind, classes):
+    """One list of instances of ``classes`` per view class and kind, built on first use (a race builds it twice)."""
+    key = (view_class, kind)
+    instances = _policies.get(key)
+    if instances is None:
+        instances = _policies[key] = tuple(cls() for cls in classes)
+    return instances
+
+
 class PredictView(ApiView, APIView):
     """Run both models on a drawing and store it."""
 
     permission_classes = [permissions.AllowAny]
     throttle_classes = [PredictThrottle]
     parser_classes = [BoundedJSONParser, MultiPartParser, FormParser]
+
+    # DRF builds the parsers, authenticators and permissions anew for every request; they hold no per-request state,
+    # so predict builds them once per process (issue 17). Renderers and throttles keep state: still per request.
+    def get_parsers(self):
+        return _shared(type(self), "parsers", self.parser_classes)
+
+    def get_authenticators(self):
+        return _shared(type(self), "authenticators", self.authentication_classes)
+
+    def get_permissions(self):
+        return _shared(type(self), "permissions", self.permission_classes)
 
     def initial(self, request, *args, **kwargs):
         # Refuse an oversized body from its header, before anything reads it.
@@ -81,10 +104,15 @@ class PredictView(ApiView, APIView):
     )
     def post(self, request):
         key = idempotency_key(request)  # a bad header is refused before any work
-        serializer = PredictSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
+        data = request.data
+        validated = PredictSerializer.fast_validated_data(data)  # fields built once per process, not per request
+        if validated is None:  # not plainly valid: DRF's own validation answers, with its exact errors
+            serializer = PredictSerializer(data=data)
+            serializer.is_valid(raise_exception=True)
+            validated = serializer.validated_data
         drawer = drawer_key(request)
-        drawing = serializer.save(drawer_key=drawer, idempotency_key=key)  # predictions come back with it
+        # What serializer.save(drawer_key=..., idempotency_key=...) did; predictions come back with the drawing.
+        drawing = PredictSerializer().create({**validated, "drawer_key": drawer, "idempotency_key": key})
         response = Response(
             DrawingSerializer(drawing, context={"request": request}).data, status=status.HTTP_201_CREATED
         )
