@@ -116,8 +116,8 @@ def main():
             if not status[0].startswith("201"):
                 raise SystemExit(f"request {i}: {status[0]}")
             for name, value in headers:  # keep the drawer cookie, as the browser and the load clients do
-                if name == "Set-Cookie" and value.startswith("drawer="):
-                    cookie[0] = value.split(";", 1)[0]
+                if name == "Set-Cookie" and value.strip().startswith("drawer="):
+                    cookie[0] = value.strip().split(";", 1)[0]
 
         for i in range(50):  # warm-up
             one(i)

@@ -1,0 +1,277 @@
+"""Issue 17's cheaper predict path keeps the contract: the page's greyscale PNG gives the models the same 28×28 input
+as the canvas's RGBA PNG, the once-built validation gives what DRF's ``is_valid()`` gives, the remembered renderer
+choice is DRF's, and the drawing URL is ``reverse()``'s."""
+
+import base64
+import io
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+from django.urls import reverse, set_script_prefix
+from PIL import Image, ImageDraw, ImageFilter
+from rest_framework.negotiation import DefaultContentNegotiation
+from rest_framework.renderers import BrowsableAPIRenderer, JSONRenderer
+from rest_framework.test import APIClient, APIRequestFactory
+
+from recognizer.api import serializers as api_serializers
+from recognizer.api.serializers import ApiError, PredictSerializer, drawing_url
+from recognizer.ml import preprocess
+from recognizer.models import Drawing
+from tests import api_images as im
+
+APP_JS = Path(__file__).resolve().parent.parent / "static" / "recognizer" / "app.js"
+NODE = shutil.which("node")
+
+
+def page_canvas(strokes, size=280, width=20):
+    """Black strokes on an opaque white RGBA canvas, anti-aliased (drawn at 4× and shrunk), as the page paints."""
+    big = Image.new("RGBA", (size * 4, size * 4), (255, 255, 255, 255))
+    draw = ImageDraw.Draw(big)
+    for stroke in strokes:
+        draw.line([(4 * x, 4 * y) for x, y in stroke], fill=(0, 0, 0, 255), width=4 * width, joint="curve")
+    return big.resize((size, size), Image.Resampling.LANCZOS).filter(ImageFilter.SMOOTH)
+
+
+DRAWINGS = [
+    im.SEVEN,
+    im.ONE,
+    (((90, 80), (140, 40), (190, 80), (100, 230), (200, 230)),),  # a 2
+    (((180, 60), (100, 60), (90, 140), (170, 140), (180, 220), (90, 230)),),  # a 5
+    (((70, 200), (130, 150), (150, 90)), ((60, 60), (220, 220))),  # strokes crossing, near the edge
+    (((20, 20), (40, 25)),),  # small, in a corner
+]
+
+
+def js_grey_png(rgba):
+    """The page's own ``greyPng`` (app.js), run by Node on these RGBA pixels: a data URL, or None."""
+    source = APP_JS.read_text()
+    start = source.index("  const CRC_TABLE")
+    end = source.index("\n  }\n", source.index("async function greyPng")) + len("\n  }\n")
+    script = (
+        source[start:end]
+        + """
+let input = "";
+process.stdin.on("data", (d) => (input += d));
+process.stdin.on("end", async () => {
+  const { width, height, rgba } = JSON.parse(input);
+  const data = Uint8ClampedArray.from(Buffer.from(rgba, "base64"));
+  process.stdout.write(JSON.stringify(await greyPng({ width, height, data })));
+});
+"""
+    )
+    payload = json.dumps(
+        {"width": rgba.width, "height": rgba.height, "rgba": base64.b64encode(rgba.tobytes()).decode()}
+    )
+    out = subprocess.run([NODE, "-e", script], input=payload, capture_output=True, text=True, check=True, timeout=60)
+    return json.loads(out.stdout)
+
+
+def png_bytes(data_url):
+    header, _, payload = data_url.partition(",")
+    assert header == "data:image/png;base64"
+    return base64.b64decode(payload)
+
+
+needs_node = pytest.mark.skipif(NODE is None, reason="Node.js runs the page's PNG encoder")
+
+
+@needs_node
+@pytest.mark.parametrize("strokes", DRAWINGS)
+def test_the_pages_greyscale_png_gives_the_models_the_same_input_as_the_rgba_png(strokes):
+    canvas = page_canvas(strokes)
+    rgba_png = im.encode(canvas)  # what canvas.toDataURL("image/png") sent before
+    grey_png = png_bytes(js_grey_png(canvas))
+    decoded = Image.open(io.BytesIO(grey_png))
+    assert (decoded.mode, decoded.size, decoded.format) == ("L", (280, 280), "PNG")
+    assert preprocess.sniff_type(grey_png) == "image/png"
+    assert len(grey_png) < len(rgba_png)
+    # Pixel for pixel what the server's RGBA -> grey flattening gives, so the 28×28 input is identical.
+    assert decoded.tobytes() == preprocess.decode_image(rgba_png).tobytes()
+    grey_input, rgba_input = preprocess.to_model_input(grey_png), preprocess.to_model_input(rgba_png)
+    assert grey_input.dtype == rgba_input.dtype and np.array_equal(grey_input, rgba_input)
+    assert grey_input.max() > 0
+
+
+@needs_node
+def test_the_pages_grey_is_pillows_luma_for_any_colour():
+    rng = np.random.default_rng(17)
+    pixels = rng.integers(0, 256, (64, 64, 4), dtype=np.uint8)
+    pixels[..., 3] = 255
+    rgba = Image.fromarray(pixels, "RGBA")
+    decoded = Image.open(io.BytesIO(png_bytes(js_grey_png(rgba))))
+    assert decoded.tobytes() == rgba.convert("L").tobytes() == preprocess.decode_image(im.encode(rgba)).tobytes()
+
+
+@needs_node
+def test_a_pixel_that_is_not_opaque_makes_the_page_send_its_rgba_png():
+    canvas = page_canvas(im.ONE)
+    canvas.putpixel((3, 3), (255, 255, 255, 254))
+    assert js_grey_png(canvas) is None
+
+
+def test_the_page_sends_the_greyscale_png_and_falls_back_to_the_canvas_png():
+    source = APP_JS.read_text()
+    assert re.search(r"body: \{ image: await exportImage\(\), source: \"web\" \}", source)
+    export = source[source.index("async function exportImage") : source.index("const CRC_TABLE")]
+    assert "await greyPng(" in export and 'return c.toDataURL("image/png");' in export
+
+
+@pytest.mark.django_db
+@pytest.mark.usefixtures("fresh_cache")
+@needs_node
+def test_the_api_stores_the_same_input_for_both_pngs_of_one_canvas():
+    canvas = page_canvas(im.SEVEN)
+    stored = []
+    for url in (im.data_url(im.encode(canvas)), js_grey_png(canvas)):
+        response = APIClient().post("/api/predict/", {"image": url, "source": "web"}, format="json")
+        assert response.status_code == 201, response.content
+        body = response.json()
+        stored.append(bytes(Drawing.objects.get(pk=body["id"]).model_input))
+        assert body["input"]
+    assert stored[0] == stored[1]
+
+
+# ---- validation built once ---------------------------------------------------------------------------------------
+
+
+def full_validation(data):
+    serializer = PredictSerializer(data=data)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"image": im.data_url(im.png(im.SEVEN))},
+        {"image": im.b64(im.png(im.ONE)), "source": "web"},
+        {"image": im.data_url(im.png(im.ONE)), "source": "api", "extra": 1},
+    ],
+)
+def test_fast_validation_gives_what_is_valid_gives(data):
+    fast = PredictSerializer.fast_validated_data(data)
+    full = full_validation(data)
+    assert set(fast) == set(full) == {"image", "source"}
+    assert fast["source"] == full["source"]
+    assert fast["image"]["data"] == full["image"]["data"]
+    assert fast["image"]["content_type"] == full["image"]["content_type"] == "image/png"
+    assert np.array_equal(fast["image"]["model_input"], full["image"]["model_input"])
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {},
+        {"image": ""},
+        {"image": "not base64!"},
+        {"image": im.data_url(im.png(im.ONE)), "source": "elsewhere"},
+        {"image": 12},
+        ["image"],
+        None,
+    ],
+)
+def test_fast_validation_leaves_anything_not_plainly_valid_to_drf(data):
+    assert PredictSerializer.fast_validated_data(data) is None
+
+
+def test_fast_validation_raises_the_same_api_errors_as_is_valid():
+    blank = {"image": im.data_url(im.encode(Image.new("L", (280, 280), 255)))}
+    with pytest.raises(ApiError) as fast:
+        PredictSerializer.fast_validated_data(blank)
+    with pytest.raises(ApiError) as full:
+        full_validation(blank)
+    assert (fast.value.status_code, fast.value.get_codes(), str(fast.value.detail)) == (
+        full.value.status_code,
+        full.value.get_codes(),
+        str(full.value.detail),
+    )
+    assert fast.value.status_code == 422
+
+
+def test_fast_validation_builds_the_fields_once():
+    PredictSerializer.fast_validated_data({"image": im.data_url(im.png())})
+    first = PredictSerializer.__dict__["_prototype"].shared_fields
+    PredictSerializer.fast_validated_data({"image": im.data_url(im.png(im.SEVEN))})
+    assert PredictSerializer.__dict__["_prototype"].shared_fields is first
+    assert [field.field_name for field, _ in first] == ["image", "source"]
+
+
+# ---- the renderer choice, remembered -------------------------------------------------------------------------------
+
+
+def lenient():
+    from recognizer.api import views  # noqa: F401  (the API's modules in the order the URL conf imports them)
+    from recognizer.api.errors import LenientNegotiation
+
+    return LenientNegotiation
+
+
+ACCEPTS = [
+    None,
+    "*/*",
+    "application/json",
+    "text/html",
+    "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",
+    "application/json; indent=4",
+    "application/*",
+    "image/png",
+    "",
+    "application/json;q=0.1, text/html;q=0.9",
+]
+
+
+@pytest.mark.parametrize("accept", ACCEPTS)
+def test_the_remembered_renderer_choice_is_drfs(accept):
+    headers = {} if accept is None else {"HTTP_ACCEPT": accept}
+    renderers = [JSONRenderer(), BrowsableAPIRenderer()]
+
+    def drf_choice():
+        request = APIRequestFactory().post("/api/predict/", **headers)
+        from rest_framework.request import Request
+
+        try:
+            renderer, media_type = DefaultContentNegotiation().select_renderer(Request(request), renderers)
+        except Exception:  # what LenientNegotiation falls back to
+            renderer, media_type = renderers[0], renderers[0].media_type
+        return renderers.index(renderer), media_type
+
+    from rest_framework.request import Request
+
+    for _ in range(2):  # the first call works it out, the second is remembered
+        request = Request(APIRequestFactory().post("/api/predict/", **headers))
+        renderer, media_type = lenient()().select_renderer(request, renderers)
+        assert (renderers.index(renderer), media_type) == drf_choice()
+
+
+def test_the_remembered_renderer_choices_stay_bounded(monkeypatch):
+    from rest_framework.request import Request
+
+    LenientNegotiation = lenient()
+    monkeypatch.setattr(LenientNegotiation, "_remembered", {})
+    renderers = [JSONRenderer(), BrowsableAPIRenderer()]
+    for i in range(LenientNegotiation.MAX_REMEMBERED + 50):
+        request = Request(APIRequestFactory().get("/", HTTP_ACCEPT=f"application/x-{i}, application/json"))
+        assert LenientNegotiation().select_renderer(request, renderers) == (renderers[0], "application/json")
+    request = Request(APIRequestFactory().get("/", HTTP_ACCEPT="text/html," + "x" * 300))
+    assert LenientNegotiation().select_renderer(request, renderers)[0] is renderers[1]
+    assert len(LenientNegotiation._remembered) == LenientNegotiation.MAX_REMEMBERED
+
+
+# ---- the drawing URL -----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("prefix", ["/", "/digits/"])
+def test_drawing_url_is_reverses(prefix, monkeypatch):
+    monkeypatch.setattr(api_serializers, "_url_around_id", {})
+    set_script_prefix(prefix)
+    try:
+        for pk in (1, 9, 10, 42, 987654, 2**62):
+            assert drawing_url(pk) == reverse("api:drawing-detail", args=[pk])
+        assert drawing_url(5).startswith(prefix)
+    finally:
+        set_script_prefix("/")
