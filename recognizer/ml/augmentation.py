@@ -27,9 +27,10 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import ndimage
 
-from recognizer.ml import strokes
+from recognizer.ml import strokes, styles
 from recognizer.ml.preprocess import EmptyDrawing, normalize_ink
 from recognizer.ml.strokes import StrokeAugment
+from recognizer.ml.styles import StyleAugment
 
 GRID = 64  # augmentation canvas: 2x resolution, room for rotation and scale-up
 
@@ -88,7 +89,19 @@ def _thinning_tables() -> tuple[np.ndarray, np.ndarray]:
 
 
 _THIN_TABLES = _thinning_tables()
-_CODE_KERNEL = np.array([[[128, 1, 2], [64, 0, 4], [32, 16, 8]]], np.uint8)
+
+
+def _neighbour_code(img: np.ndarray) -> np.ndarray:
+    """Each pixel's 8 neighbours (0/1) as one byte: bit 0 = north (P2), then clockwise.
+
+    Shifted views of a zero-padded copy, OR-ed: 4x faster than an ``ndimage.correlate``.
+    """
+    p = np.pad(img, ((0, 0), (1, 1), (1, 1)))
+    h, w = img.shape[1:]
+    code = np.zeros_like(img)
+    for bit, (dy, dx) in enumerate([(-1, 0), (-1, 1), (0, 1), (1, 1), (1, 0), (1, -1), (0, -1), (-1, -1)]):
+        code |= p[:, 1 + dy : 1 + dy + h, 1 + dx : 1 + dx + w] << bit
+    return code
 
 
 def thin(masks: np.ndarray) -> np.ndarray:
@@ -97,8 +110,7 @@ def thin(masks: np.ndarray) -> np.ndarray:
     while True:
         changed = False
         for table in _THIN_TABLES:
-            code = ndimage.correlate(img, _CODE_KERNEL, mode="constant")
-            delete = table[code]
+            delete = table[_neighbour_code(img)]
             delete &= img == 1
             if delete.any():
                 img[delete] = 0
@@ -225,7 +237,8 @@ class PenSet:
     """Real pen digits (strokes), drawn afresh every epoch through the page's pen with stroke augmentation.
 
     Each epoch draws every digit ``renders_per_epoch`` times (a different writer's hand and pen each
-    time, :func:`recognizer.ml.strokes.augment_strokes`), each with sample weight ``weight``.
+    time, :func:`recognizer.ml.strokes.augment_strokes`), each with sample weight ``weight``; some
+    renders of 1s, 0s and 7s get a style the writers show too rarely (:mod:`recognizer.ml.styles`).
     """
 
     strokes: list
@@ -233,6 +246,7 @@ class PenSet:
     renders_per_epoch: int = 2
     weight: float = 1.0
     cfg: StrokeAugment = field(default_factory=StrokeAugment)
+    styles: StyleAugment | None = field(default_factory=StyleAugment)
 
     def __post_init__(self):
         self.y = np.asarray(self.y, dtype=np.uint8).reshape(-1)
@@ -244,7 +258,21 @@ class PenSet:
             "renders_per_epoch": self.renders_per_epoch,
             "weight": self.weight,
             "stroke_augmentation": self.cfg.as_dict(),
+            "styles": None if self.styles is None else self.styles.as_dict(),
         }
+
+    def render(self, rng: np.random.Generator) -> np.ndarray:
+        """Every digit drawn once, afresh: uint8 (N, 28, 28), in the order of ``y``."""
+        # Each digit's style and hand from generators of its own: the same hand and pen with or without the styles.
+        pairs = [child.spawn(2) for child in rng.spawn(len(self.y))]
+        style_rngs, draw_rngs = [p[0] for p in pairs], [p[1] for p in pairs]
+        items = self.strokes
+        if self.styles is not None:
+            items = [
+                styles.add_style(strokes.as_strokes(s), int(label), style_rng, self.styles)
+                for s, label, style_rng in zip(self.strokes, self.y, style_rngs, strict=True)
+            ]
+        return strokes.render_many(items, draw_rngs, self.cfg)
 
 
 # The EpochData a forked worker builds epochs from (inherited, never pickled).
@@ -289,7 +317,7 @@ class EpochData:
         if self.pen is not None and len(self.pen.y):
             for k in range(self.pen.renders_per_epoch):
                 pen_rng = np.random.default_rng([self.seed, epoch, 1000 + k])
-                xs.append(strokes.render_many(self.pen.strokes, pen_rng, self.pen.cfg))
+                xs.append(self.pen.render(pen_rng))
                 ys.append(self.pen.y)
                 ws.append(np.full(len(self.pen.y), self.pen.weight, np.float32))
         xa, ya, wa = np.concatenate(xs), np.concatenate(ys), np.concatenate(ws)

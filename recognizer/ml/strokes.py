@@ -264,12 +264,18 @@ def render(
     return to_model_input(draw(place(strokes, height, width, rng), width))
 
 
-def render_many(items, rng: np.random.Generator, cfg: StrokeAugment | None) -> np.ndarray:
-    """Many digits (each a strokes list) -> uint8 (N, 28, 28); a digit that draws nothing is black."""
+def render_many(
+    items, rng: np.random.Generator | Sequence[np.random.Generator], cfg: StrokeAugment | None
+) -> np.ndarray:
+    """Many digits (each a strokes list) -> uint8 (N, 28, 28); a digit that draws nothing is black.
+
+    ``rng``: one generator for all the digits, or one per digit.
+    """
     out = np.zeros((len(items), 28, 28), np.uint8)
-    for i, strokes in enumerate(items):
+    rngs = [rng] * len(items) if isinstance(rng, np.random.Generator) else rng
+    for i, (strokes, digit_rng) in enumerate(zip(items, rngs, strict=True)):
         try:
-            out[i] = np.rint(render(strokes, rng, cfg) * 255)
+            out[i] = np.rint(render(strokes, digit_rng, cfg) * 255)
         except preprocess.EmptyDrawing:
             pass
     return out
