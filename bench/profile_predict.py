@@ -56,6 +56,70 @@ def environ_for(body, cookie=None):
     return env
 
 
+SECTIONS = [  # (label, module, attribute path): timed with process_time() around each call
+    ("whole request (WSGI app)", "django.core.handlers.wsgi", "WSGIHandler.__call__"),
+    ("DRF dispatch (the view; middleware is the rest)", "rest_framework.views", "APIView.dispatch"),
+    ("DRF initial (negotiation, authentication, throttle)", "rest_framework.views", "APIView.initial"),
+    ("  throttle", "rest_framework.views", "APIView.check_throttles"),
+    ("    its Redis INCR", "django_redis.client.default", "DefaultClient.incr"),
+    ("  authentication", "rest_framework.views", "APIView.perform_authentication"),
+    ("PredictView.post", "recognizer.api.views", "PredictView.post"),
+    ("  request.data (JSON parse)", "rest_framework.request", "Request._load_data_and_files"),
+    (
+        "  validation (the fields, with preprocessing)",
+        "recognizer.api.serializers",
+        "PredictSerializer.fast_validated_data",
+    ),
+    ("    the image field (base64)", "recognizer.api.serializers", "ImageField.to_internal_value"),
+    ("    the pixel budget (image header)", "recognizer.api.serializers", "check_pixel_budget"),
+    ("    preprocess.to_model_input", "recognizer.ml.preprocess", "to_model_input"),
+    ("  the drawer cookie read", "recognizer.api.views", "drawer_key"),
+    ("  create (models and store)", "recognizer.api.serializers", "PredictSerializer.create"),
+    ("    inference.predict_both", "recognizer.inference", "predict_both"),
+    ("    Drawing.objects.record (store)", "recognizer.models", "DrawingManager.record"),
+    ("      pg_insert.insert", "recognizer.pg_insert", "insert"),
+    (
+        "  the answer's dict (DrawingSerializer)",
+        "recognizer.api.serializers",
+        "DrawingListSerializer.to_representation",
+    ),
+    ("    the 28x28 input as PNG", "recognizer.ml.preprocess", "stored_input_to_png"),
+    ("JSON rendering", "rest_framework.renderers", "JSONRenderer.render"),
+]
+
+
+def timed_sections():
+    """Wrap each of SECTIONS with a CPU-time counter; returns {label: [seconds]} filled as requests run."""
+    import functools
+    import importlib
+
+    totals = {}
+    for label, module_name, path in SECTIONS:
+        owner = importlib.import_module(module_name)
+        *parents, attr = path.split(".")
+        for part in parents:
+            owner = getattr(owner, part)
+        original = owner.__dict__[attr] if isinstance(owner, type) else getattr(owner, attr)
+        is_classmethod = isinstance(original, classmethod)
+        if is_classmethod:
+            original = original.__func__
+        total = totals[label] = [0.0, 0.0]
+
+        def wrapper(*a, __original=original, __total=total, **k):
+            t0, t1 = time.process_time(), time.thread_time()
+            try:
+                return __original(*a, **k)
+            finally:
+                __total[0] += time.process_time() - t0
+                __total[1] += time.thread_time() - t1
+
+        if is_classmethod:
+            setattr(owner, attr, classmethod(functools.wraps(original)(wrapper)))
+        else:
+            setattr(owner, attr, functools.wraps(original)(wrapper))
+    return totals
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--requests", type=int, default=2000)
@@ -66,6 +130,7 @@ def main():
     parser.add_argument("--postgres-url", default="postgres://postgres@127.0.0.1:5432/postgres")
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/14")
     parser.add_argument("--sqlite", action="store_true", help="a temporary SQLite file instead of PostgreSQL")
+    parser.add_argument("--sections", action="store_true", help="CPU per request of each stage, without a profiler")
     parser.add_argument("--dump", metavar="FILE", help="with --profile: also write the raw profile here (pstats)")
     args = parser.parse_args()
 
@@ -134,6 +199,8 @@ def main():
                         pass
             return total
 
+        sections = timed_sections() if args.sections else None
+
         # CPU time by default: waiting for PostgreSQL or for a core the training run holds is not this process's cost.
         timer = time.perf_counter if args.wall else time.process_time
         profiler = cProfile.Profile(timer) if args.profile else None
@@ -149,11 +216,32 @@ def main():
             profiler.disable()
         c1, s1 = time.process_time(), services()
         n = args.requests
+        if sections:  # before the work below runs through the same wrapped functions
+            sections = {name: list(total) for name, total in sections.items()}
+        # The work itself on the same drawings, in this process: preprocessing and both models, nothing else.
+        from recognizer.ml import preprocess
+
+        w0 = time.process_time()
+        for i in range(n):
+            inference.predict_both(preprocess.to_model_input(pngs[i % len(pngs)]))
+        work = 1000 * (time.process_time() - w0) / n
         print(
             f"{n} predicts in-process ({django.db.connection.vendor}{', profiled' if profiler else ''}): "
             f"app {1000 * (c1 - c0) / n:.2f} ms CPU/request, PostgreSQL+Redis {1000 * (s1 - s0) / n:.2f} ms, "
             f"wall p50 {1000 * statistics.median(walls):.2f} ms; load average {os.getloadavg()[0]:.1f}"
         )
+        print(
+            f"the work alone (preprocess + both models, same drawings): {work:.2f} ms CPU/request, so the rest "
+            f"(HTTP, Django, DRF, validation, the INSERT, the answer) {1000 * (c1 - c0) / n - work:.2f} ms"
+            + (" (the rest measured under the profiler)" if profiler else "")
+        )
+        if sections:
+            print(
+                "CPU per request by stage, unprofiled (inclusive: a stage includes the stages inside it); the whole "
+                "process's CPU, and this thread's alone:"
+            )
+            for name, total in sections.items():
+                print(f"  {1000 * total[0] / n:6.3f} ms  {1000 * total[1] / n:6.3f} ms  {name}")
         if profiler:
             if args.dump:
                 profiler.dump_stats(args.dump)

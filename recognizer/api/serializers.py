@@ -231,7 +231,9 @@ IDEMPOTENCY_KEY = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 
 def idempotency_key(request):
     """The request's Idempotency-Key header (None when absent); 400 when it is not 1-64 safe characters."""
-    value = request.headers.get("Idempotency-Key")
+    # META, not request.headers: the same value (WSGI puts the header under this name), without building the
+    # case-insensitive dict of every header per request.
+    value = request.META.get("HTTP_IDEMPOTENCY_KEY")
     if value is None:
         return None
     if not IDEMPOTENCY_KEY.fullmatch(value):
