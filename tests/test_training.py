@@ -136,3 +136,63 @@ def test_pen_validation_is_by_held_out_writers_and_reports_sites():
     assert res["truth"]["accuracy"] == 100.0 and all(r["accuracy"] == 100.0 for r in res["truth"]["per_site"].values())
     assert res["sevens"]["per_class"][7] == 100.0 and res["sevens"]["per_class"][1] == 0.0
     assert sum(r["count"] for r in res["truth"]["per_site"].values()) == len(held)
+
+
+def _failing_trainer(**kwargs):
+    raise ValueError("no data for this model")
+
+
+def test_forked_training_gives_the_same_network_as_training_here(digits):
+    x, y = digits
+    data = augmentation.EpochData(x[:200], y[:200], seed=0)
+    data.prepare(2, workers=1)
+    kwargs = {"data": data, "epochs": 2, "seed": 0, "filters": 4, "hidden": 16, "progress": lambda msg: None}
+    forked = training.ForkedTraining(training.train_custom, **kwargs)
+    here = training.train_custom(**kwargs)
+    result = forked.result()
+    assert result.epochs == 2 and len(result.history) == 2
+    assert forked.process.exitcode == 0
+    for a, b in zip(result.model.layers, here.model.layers, strict=True):
+        for name in a.params:  # one BLAS thread there, maybe two here: the same up to rounding
+            assert np.allclose(a.params[name], b.params[name], atol=1e-5)
+    assert np.array_equal(result.model.predict(x[:100]), here.model.predict(x[:100]))
+
+
+def test_forked_training_reports_the_childs_error():
+    forked = training.ForkedTraining(_failing_trainer)
+    with pytest.raises(RuntimeError, match="ValueError: no data for this model"):
+        forked.result()
+
+
+def test_both_kinds_of_model_train_at_once_only_when_safe(monkeypatch):
+    import sys
+
+    monkeypatch.setattr(training.os, "cpu_count", lambda: 2)
+    monkeypatch.delitem(sys.modules, "tensorflow", raising=False)
+    assert training.trains_in_parallel(["custom", "keras"])
+    assert not training.trains_in_parallel(["custom"]) and not training.trains_in_parallel(["keras"])
+    monkeypatch.setattr(training.os, "cpu_count", lambda: 1)
+    assert not training.trains_in_parallel(["custom", "keras"])
+    monkeypatch.setattr(training.os, "cpu_count", lambda: 2)
+    monkeypatch.setitem(sys.modules, "tensorflow", object())  # forking a process that runs TensorFlow is unsafe
+    assert not training.trains_in_parallel(["custom", "keras"])
+
+
+def test_train_models_trains_both_at_once_and_publishes_both(monkeypatch, tmp_path, capfd):
+    x, y = load_mnist("train")
+    xt, yt = load_mnist("test")
+    monkeypatch.setattr(training, "load_data", lambda mnist_dir=None: (x[:600], y[:600], xt[:300], yt[:300]))
+    entries = training.train_models(
+        ["custom", "keras"], epochs=1, models_dir=tmp_path, pen=None, canvas_count=50, parallel=True, workers=1
+    )
+    out = capfd.readouterr().out  # the default progress prints, the forked child's lines too
+    assert "at once: custom in a forked process on one thread" in out
+    assert "[custom] epoch 1/1" in out and "[keras] epoch 1/1" in out
+    assert sorted(entries) == ["custom", "keras"]
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    for name in ("custom", "keras"):
+        assert manifest["models"][name]["epochs"] == 1
+        assert 0 < manifest["models"][name]["unipen_validation"]["count"]
+        model = publishing.load_published(tmp_path, name)
+        pred = publishing.predict_fn(name, model)(xt[:300])
+        assert np.mean(pred == yt[:300]) > 0.5  # one epoch on 600 digits already reads most of them

@@ -10,7 +10,9 @@ manifest.
 from __future__ import annotations
 
 import functools
+import multiprocessing
 import os
+import sys
 import time
 from collections.abc import Callable
 
@@ -171,12 +173,15 @@ def train_keras(
     label_smoothing: float = 0.0,
     eval_set: tuple[np.ndarray, np.ndarray] | None = None,
     progress: Progress = _print,
+    threads: int | None = None,
 ) -> TrainResult:
-    """Train the Keras CNN on ``epochs`` augmented epochs from ``data``."""
+    """Train the Keras CNN on ``epochs`` augmented epochs from ``data`` (on ``threads`` CPU threads if given)."""
     import keras
 
     from recognizer.ml import keras_model
 
+    if threads:
+        keras_model.limit_threads(threads)
     t0, c0 = time.perf_counter(), time.process_time()
     keras.utils.set_random_seed(seed)
     model = keras_model.build_model()
@@ -234,6 +239,47 @@ def train_keras(
 DEFAULT_EPOCHS = {spec.name: spec.epochs for spec in registry.MODELS}
 
 
+class ForkedTraining:
+    """A trainer run in a forked process on one CPU thread, while this process trains another model.
+
+    Fork, so the child shares the built epochs instead of copying them; one BLAS thread, because
+    two processes each spinning OpenBLAS's two threads on two cores run 4x slower (measured).
+    """
+
+    def __init__(self, trainer: Callable[..., TrainResult], **kwargs):
+        ctx = multiprocessing.get_context("fork")
+        self.conn, child_conn = ctx.Pipe(duplex=False)
+
+        def run():
+            from threadpoolctl import threadpool_limits
+
+            try:
+                with threadpool_limits(limits=1):
+                    child_conn.send(("ok", trainer(**kwargs)))
+            except BaseException as exc:  # reported to the parent, which raises
+                child_conn.send(("error", f"{type(exc).__name__}: {exc}"))
+
+        self.process = ctx.Process(target=run, daemon=True)
+        self.process.start()
+        child_conn.close()
+
+    def result(self) -> TrainResult:
+        while not self.conn.poll(1.0):
+            if not self.process.is_alive():
+                raise RuntimeError(f"training process died (exit code {self.process.exitcode})")
+        status, value = self.conn.recv()
+        self.process.join()
+        if status != "ok":
+            raise RuntimeError(f"training process failed: {value}")
+        return value
+
+
+def trains_in_parallel(names) -> bool:
+    """Both kinds of model on 2+ CPUs, and TensorFlow not started yet in this process (forking it is unsafe)."""
+    platforms = {registry.get(n).platform.startswith("tensorflow") for n in names}
+    return platforms == {True, False} and (os.cpu_count() or 1) >= 2 and "tensorflow" not in sys.modules
+
+
 def _rounded(res: dict) -> dict:
     return {
         "accuracy": round(res["accuracy"], 2),
@@ -283,14 +329,17 @@ def train_models(
     progress: Progress = _print,
     pen: PenSet | None | bool = True,
     workers: int | None = None,
+    parallel: bool | None = None,
 ) -> dict[str, dict]:
     """Train, evaluate and publish the named models; returns their manifest entries.
 
     The data: MNIST augmented, plus the UNIPEN training writers' pen digits (``pen=True``: the
     default recipe, :func:`pen_training_set`; ``False``/``None``: MNIST only) and ``extra``.
     Both models share the same epochs (a function of the seed only), built up front on
-    ``workers`` processes, so that cost is paid once.  The numpy model goes first: once
-    TensorFlow's thread pools exist in the process they compete with numpy's BLAS threads.
+    ``workers`` processes, so that cost is paid once.  Then, with ``parallel`` (default: when
+    :func:`trains_in_parallel`), the numpy model trains in a forked process on one thread while
+    the Keras one trains here on the other CPUs; otherwise one after the other, the numpy model
+    first (once TensorFlow's thread pools exist in the process they compete with numpy's BLAS).
     """
     from recognizer.ml import canvas_eval
 
@@ -313,13 +362,35 @@ def train_models(
     )
     data.prepare(max_epochs, workers)
     progress(f"data ready ({data.seconds:.0f}s)")
+    monitor = (xt[::5], yt[::5])  # 2,000 test digits, only to print progress
+
+    def train_kwargs(name):
+        return {"data": data, "epochs": epochs or DEFAULT_EPOCHS[name], "seed": seed, "eval_set": monitor}
+
+    results: dict[str, TrainResult] = {}
+    if parallel is None:
+        parallel = trains_in_parallel(names)
+    if parallel:
+        # The numpy models each in a forked process on one thread, the TensorFlow ones here on the rest.
+        forked = {
+            n: ForkedTraining(registry.get(n).resolve("trainer"), progress=progress, **train_kwargs(n))
+            for n in names
+            if not registry.get(n).platform.startswith("tensorflow")
+        }
+        progress(f"training {', '.join(names)} at once: {', '.join(forked)} in a forked process on one thread")
+        threads = max(1, (os.cpu_count() or 1) - len(forked))
+        for name in names:
+            if name not in forked:
+                trainer = registry.get(name).resolve("trainer")
+                results[name] = trainer(progress=progress, threads=threads, **train_kwargs(name))
+        results.update({n: f.result() for n, f in forked.items()})
     entries = {}
     for name in names:
-        n_epochs = epochs or DEFAULT_EPOCHS[name]
-        progress(f"training {name}: {n_epochs} epochs, seed {seed}")
-        trainer = registry.get(name).resolve("trainer")
-        monitor = (xt[::5], yt[::5])  # 2,000 test digits, only to print progress
-        result = trainer(data, epochs=n_epochs, seed=seed, eval_set=monitor, progress=progress)
+        if name in results:
+            result = results[name]
+        else:
+            progress(f"training {name}: {train_kwargs(name)['epochs']} epochs, seed {seed}")
+            result = registry.get(name).resolve("trainer")(progress=progress, **train_kwargs(name))
         t_eval = time.perf_counter()
         fn = predict_fn(name, result.model)
         test = evaluate_predictions(fn(xt), yt)
