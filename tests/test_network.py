@@ -112,6 +112,31 @@ def test_save_load_roundtrip(tmp_path):
     assert loaded.dtype == np.float32 and path.exists() and not (tmp_path / "net.npz.npz").exists()
 
 
+def test_a_file_from_before_the_second_convolution_loads_as_one_convolution(tmp_path):
+    import json
+
+    old = N.Network(filters=4, hidden=16, seed=3, conv2=0)
+    path = tmp_path / "old.npz"
+    old.save(path)
+    with np.load(path) as data:  # rewrite its config as custom-4 and older stored it: no "conv2" key
+        arrays = {k: data[k] for k in data.files if k != "__meta__"}
+        meta = json.loads(str(data["__meta__"]))
+    del meta["config"]["conv2"]
+    with open(path, "wb") as f:
+        np.savez_compressed(f, __meta__=np.array(json.dumps(meta)), **arrays)
+    loaded = N.Network.load(path)
+    assert loaded.config["conv2"] == 0 and len(loaded.layers) == len(old.layers) == 8
+    x = np.random.default_rng(0).random((3, 28, 28)).astype(np.float32)
+    assert np.array_equal(loaded.forward(x), old.forward(x))
+
+
+def test_second_convolution_shapes():
+    net = N.Network(filters=4, hidden=16, conv2=6, seed=0)
+    assert [type(layer).__name__ for layer in net.layers[:6]] == ["Conv2D", "MaxPool2", "ReLU"] * 2
+    assert net.layers[7].params["W"].shape == (5 * 5 * 6, 16)
+    assert net.forward(np.zeros((2, 28, 28), np.float32)).shape == (2, 10)
+
+
 def test_inference_is_stateless_and_uint8_ok():
     net = N.Network(filters=4, hidden=16, seed=3)
     x = np.random.default_rng(0).integers(0, 256, (2, 28, 28), dtype=np.uint8)

@@ -2,11 +2,14 @@
 
     input 28x28x1
       -> Conv2D 5x5, 32 filters (valid)   24x24x32
-      -> MaxPool 2x2                      12x12x32
-      -> ReLU
-      -> Flatten                          4608
+      -> MaxPool 2x2 -> ReLU              12x12x32
+      -> Conv2D 3x3, 32 filters (valid)   10x10x32
+      -> MaxPool 2x2 -> ReLU              5x5x32
+      -> Flatten                          800
       -> Dense 256 -> ReLU -> Dropout
       -> Dense 10 -> softmax
+
+(``conv2=0`` leaves out the second convolution: models up to custom-4 were built that way.)
 
 Every layer has ``forward(x, train)`` and ``backward(grad) -> grad of its input`` and keeps the
 gradients of its parameters in ``self.grads`` (same keys as ``self.params``).  The loss is
@@ -70,13 +73,15 @@ class Conv2D(Layer):
         self.grads = {"W": self.cols.T @ g, "b": g.sum(axis=0)}
         if not self.input_grad:
             return None
-        # d(input) is a 'full' convolution of the output gradient with the flipped kernels.
+        # d(input): each patch's gradient (one matrix product), added back where the patch came from.
         n, h, w, c = self.x_shape
-        k = self.k
-        padded = np.pad(grad, ((0, 0), (k - 1, k - 1), (k - 1, k - 1), (0, 0)))
-        windows = sliding_window_view(padded, (k, k), axis=(1, 2))  # (N, H, W, F, k, k)
-        kernels = self.params["W"].reshape(c, k, k, -1)[:, ::-1, ::-1, :]  # (C, k, k, F) flipped
-        return np.einsum("nhwfyx,cyxf->nhwc", windows, kernels, optimize=True)
+        k, ho, wo = self.k, grad.shape[1], grad.shape[2]
+        patch_grads = (g @ self.params["W"].T).reshape(n, ho, wo, c, k, k)
+        dx = np.zeros(self.x_shape, grad.dtype)
+        for ky in range(k):
+            for kx in range(k):
+                dx[:, ky : ky + ho, kx : kx + wo, :] += patch_grads[..., ky, kx]
+        return dx
 
 
 class MaxPool2(Layer):
@@ -183,16 +188,22 @@ class Network:
         dropout: float = 0.3,
         seed: int = 0,
         dropout_rng: np.random.Generator | None = None,
+        conv2: int = 32,
     ):
         # dropout_rng: training passes its own stream for the dropout masks (not part of the saved config)
-        self.config = {"filters": filters, "hidden": hidden, "dropout": dropout, "seed": seed}
+        # conv2: filters of the second convolution (3x3 on the pooled 12x12 maps); 0 = none, as in custom-4 and older
+        self.config = {"filters": filters, "hidden": hidden, "dropout": dropout, "seed": seed, "conv2": conv2}
         rng = np.random.default_rng(seed)
-        self.layers: list[Layer] = [
-            Conv2D(1, filters, 5, rng),
-            MaxPool2(),
-            ReLU(),
+        self.layers: list[Layer] = [Conv2D(1, filters, 5, rng), MaxPool2(), ReLU()]  # 28 -> 24 -> 12
+        if conv2:
+            # A second, small convolution: same cost as one conv into a wide dense layer, more accurate.
+            self.layers += [Conv2D(filters, conv2, 3, rng), MaxPool2(), ReLU()]  # 12 -> 10 -> 5
+            flat = 5 * 5 * conv2
+        else:
+            flat = 12 * 12 * filters
+        self.layers += [
             Flatten(),
-            Dense(12 * 12 * filters, hidden, rng),
+            Dense(flat, hidden, rng),
             ReLU(),
             Dropout(dropout, dropout_rng or rng),
             Dense(hidden, 10, rng),
@@ -277,7 +288,7 @@ class Network:
     def load(cls, path: str | Path) -> Network:
         with np.load(path, allow_pickle=False) as data:
             meta = json.loads(str(data["__meta__"]))
-            net = cls(**meta["config"])
+            net = cls(**{"conv2": 0, **meta["config"]})  # files from before conv2 have one convolution
             for i, layer in enumerate(net.layers):
                 for name in layer.params:
                     stored = data[f"{i}.{name}"]

@@ -81,7 +81,9 @@ def classify_custom(model, x):
 
 
 def describe_custom(model) -> tuple[str, int]:
-    return "conv5x5x32-maxpool-relu-dense256-relu-dropout-dense10 (numpy)", int(model.num_params())
+    c = model.config
+    convs = f"conv5x5x{c['filters']}-maxpool-relu" + (f"-conv3x3x{c['conv2']}-maxpool-relu" if c.get("conv2") else "")
+    return f"{convs}-dense{c['hidden']}-relu-dropout-dense10 (numpy)", int(model.num_params())
 
 
 MODELS: tuple[ModelSpec, ...] = (
