@@ -99,7 +99,9 @@ def timed_sections():
         *parents, attr = path.split(".")
         for part in parents:
             owner = getattr(owner, part)
-        original = owner.__dict__[attr] if isinstance(owner, type) else getattr(owner, attr)
+        original = owner.__dict__.get(attr) if isinstance(owner, type) else getattr(owner, attr, None)
+        if original is None:  # not in this version of the code (an older commit, for a before/after)
+            continue
         is_classmethod = isinstance(original, classmethod)
         if is_classmethod:
             original = original.__func__
