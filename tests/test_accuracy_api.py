@@ -76,3 +76,19 @@ def test_anonymous_and_non_staff_get_nothing(plain_user, drawings):
 
 def test_only_get(staff_api):
     assert staff_api.post(URL, {}).status_code == 405
+
+
+def test_imported_drawings_are_left_out_unless_asked_for(staff_api, drawings):
+    make_drawing(keras=7, custom=1, label=1, source="import")
+    make_drawing(keras=7, custom=2, label=2, source="import")
+    default = staff_api.get(URL).json()
+    assert default["include_imported"] is False
+    assert (default["drawings"], default["labeled"]) == (5, 3)  # production only, as before the import
+    both = staff_api.get(URL, {"include_imported": "true"}).json()
+    assert both["include_imported"] is True
+    assert (both["drawings"], both["labeled"]) == (7, 5)
+    assert (both["per_model"]["keras"]["accuracy"]["k"], both["per_model"]["keras"]["accuracy"]["n"]) == (1, 5)
+    assert (both["per_model"]["custom"]["accuracy"]["k"], both["per_model"]["custom"]["accuracy"]["n"]) == (4, 5)
+    assert both == json.loads(json.dumps(accuracy.compute(include_imported=True)))
+    bad = staff_api.get(URL, {"include_imported": "maybe"})
+    assert bad.status_code == 400 and "include_imported" in bad.json()["detail"]

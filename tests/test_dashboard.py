@@ -57,6 +57,24 @@ def test_switch_includes_user_labels(viewer):
     assert "staff labels and user feedback" in html
 
 
+def test_switch_includes_imported_drawings(viewer):
+    make_drawing(keras=1, custom=1, label=1)
+    make_drawing(keras=5, custom=5, label=6, source="import")
+    make_drawing(keras=5, custom=5, label=6, label_source="user")
+    html = viewer.get(URL).content.decode()
+    assert card(html, "dash-labeled") == "1" and card(html, "dash-drawings") == "2"  # production only
+    assert 'href="?include_imported=1" id="include-imported"' in html
+    html = viewer.get(URL, {"include_imported": "1"}).content.decode()
+    assert card(html, "dash-labeled") == "2" and card(html, "dash-drawings") == "3"
+    assert card(html, "dash-accuracy-keras") == "50.0%"
+    assert "production and imported" in html
+    assert 'href="/api/accuracy/?include_imported=1" id="dash-json"' in html
+    # the other switch keeps this one on
+    assert 'href="?include_user_labels=1&amp;include_imported=1" id="include-user-labels"' in html
+    html = viewer.get(URL, {"include_imported": "1", "include_user_labels": "1"}).content.decode()
+    assert card(html, "dash-labeled") == "3"
+
+
 def test_only_staff_with_view_permission(client, staff_user, plain_user):
     assert client.get(URL).status_code == 302
     client.force_login(plain_user)

@@ -536,3 +536,8 @@ class AccuracyQuerySerializer(serializers.Serializer):
     include_user_labels = serializers.BooleanField(
         required=False, default=False, help_text="Also count labels people gave their own drawings."
     )
+    include_imported = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text="Also count drawings brought in by `manage.py import_drawings` (left out: not production traffic).",
+    )

@@ -285,4 +285,4 @@ class AccuracyView(ApiView, APIView):
         """Production accuracy of both models over labeled drawings."""
         params = AccuracyQuerySerializer(data=request.query_params.dict())
         params.is_valid(raise_exception=True)
-        return Response(accuracy.compute(include_user_labels=params.validated_data["include_user_labels"]))
+        return Response(accuracy.compute(**params.validated_data))

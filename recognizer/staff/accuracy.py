@@ -101,6 +101,7 @@ def compute(include_user_labels=False, include_imported=False):
     n_known = agreed["n"] + disagreed["n"]
     return {
         "include_user_labels": bool(include_user_labels),
+        "include_imported": bool(include_imported),
         "models": list(MODEL_NAMES),
         "drawings": counts["total"],
         "labeled": n_labeled,

@@ -17,6 +17,7 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.decorators import method_decorator
+from django.utils.http import urlencode
 from django.views.decorators.http import require_http_methods
 from rest_framework import serializers
 
@@ -204,16 +205,23 @@ class ReviewAdminMixin:
     def dashboard_view(self, request):
         if not self.has_view_permission(request):
             raise PermissionDenied
-        include_user_labels = request.GET.get("include_user_labels") in ("1", "true", "on")
-        numbers = accuracy.compute(include_user_labels=include_user_labels)
+        switches = {k: request.GET.get(k) in ("1", "true", "on") for k in ("include_user_labels", "include_imported")}
+        numbers = accuracy.compute(**switches)
+
+        def query(**flip):  # this page's query string with the switches named in ``flip`` turned over
+            on = {k: v != flip.get(k, False) for k, v in switches.items()}
+            return "?" + urlencode({k: 1 for k, v in on.items() if v})
+
         context = {
             **self.admin_site.each_context(request),
             "opts": self.opts,
             "title": "Accuracy dashboard",
             "n": numbers,
-            "include_user_labels": include_user_labels,
+            **switches,
+            "toggle_user_labels": query(include_user_labels=True),
+            "toggle_imported": query(include_imported=True),
             "queue_url": self._url("queue"),
-            "api_url": "/api/accuracy/",
+            "api_url": "/api/accuracy/" + query().rstrip("?"),
             **dashboard.view_model(numbers),
         }
         return TemplateResponse(request, "admin/recognizer/drawing/dashboard.html", context)
