@@ -37,8 +37,10 @@ def load_data(mnist_dir=None):
     return x, y, xt, yt
 
 
-# The recipe: every UNIPEN training writer's digit drawn twice an epoch (afresh each time), each with weight 1.5.
-PEN_RENDERS_PER_EPOCH = 2
+# The recipe: every UNIPEN training writer's digit drawn three times an epoch (afresh each time, some with a
+# style, ml/styles.py), each with weight 1.5.  Validation writers, Keras, 5 epochs: 2 renders 98.57 %,
+# 3 renders 98.93 %.
+PEN_RENDERS_PER_EPOCH = 3
 PEN_WEIGHT = 1.5
 
 

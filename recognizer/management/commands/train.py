@@ -35,7 +35,7 @@ class Command(BaseCommand):
         parser.add_argument("--canvas-count", type=int, default=10_000, help="canvas-set size for the manifest")
         parser.add_argument("--no-pen", action="store_true", help="MNIST only: leave out the UNIPEN pen digits")
         parser.add_argument(
-            "--pen-renders", type=int, default=None, help="times each pen digit is drawn per epoch (default 2)"
+            "--pen-renders", type=int, default=None, help="times each pen digit is drawn per epoch (default 3)"
         )
         parser.add_argument("--pen-weight", type=float, default=None, help="sample weight of pen digits (default 1.5)")
         parser.add_argument("--workers", type=int, default=None, help="processes building the epochs (default: CPUs)")
