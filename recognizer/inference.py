@@ -2,8 +2,9 @@
 
 Models are loaded once per process, lazily, under a lock, from ``models/manifest.json`` in
 ``settings.MODELS_DIR`` (Django settings when configured, else ``<repo>/models``); each file's
-sha256 is checked against the manifest and each model gets a warm-up call.  The Keras model is
-served through a ``tf.function`` traced once for shape (1, 28, 28, 1) -- never ``model.predict``.
+sha256 (and its companions', e.g. the Keras model's ``.tflite``) is checked against the manifest
+and each model gets a warm-up call.  A single Keras answer runs the model's TensorFlow Lite
+flatbuffer (``ml/keras_model.py``), batches a ``tf.function`` traced once -- never ``model.predict``.
 """
 
 from __future__ import annotations
@@ -83,6 +84,10 @@ def _model_file(directory: Path, entry: dict) -> Path:
         raise ModelsUnavailable(f"model file missing: {path}")
     if entry.get("sha256") and sha256_of(path) != entry["sha256"]:
         raise ModelsUnavailable(f"model file {path} does not match the sha256 in {directory / MANIFEST}")
+    for companion in entry.get("companions", []):  # e.g. the .tflite requests run: checked the same way
+        beside = directory / companion["file"]
+        if not beside.exists() or sha256_of(beside) != companion["sha256"]:
+            raise ModelsUnavailable(f"model file {beside} is missing or does not match the sha256 in the manifest")
     return path
 
 

@@ -190,6 +190,8 @@ def test_train_models_trains_both_at_once_and_publishes_both(monkeypatch, tmp_pa
     assert "[custom] epoch 1/1" in out and "[keras] epoch 1/1" in out
     assert sorted(entries) == ["custom", "keras"]
     manifest = json.loads((tmp_path / "manifest.json").read_text())
+    lite = manifest["models"]["keras"]["companions"]
+    assert lite == [{"file": "keras-1.tflite", "sha256": publishing.sha256_file(tmp_path / "keras-1.tflite")}]
     for name in ("custom", "keras"):
         assert manifest["models"][name]["epochs"] == 1
         assert 0 < manifest["models"][name]["unipen_validation"]["count"]

@@ -66,13 +66,14 @@ def publish(models_dir, name: str, result: TrainResult, info: dict) -> dict:
     spec = registry.get(name)
     filename = spec.filename(version)
     path = models_dir / filename
-    spec.resolve("save")(result.model, path, {"version": str(version), "seed": result.seed})
+    beside = spec.resolve("save")(result.model, path, {"version": str(version), "seed": result.seed}) or []
     architecture, parameters = spec.resolve("describe")(result.model)
     entry = {
         "name": name,
         "version": str(version),
         "file": filename,
         "sha256": sha256_file(path),
+        **({"companions": companions(beside)} if beside else {}),
         "trained_at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "architecture": architecture,
         "parameters": parameters,
@@ -90,9 +91,21 @@ def publish(models_dir, name: str, result: TrainResult, info: dict) -> dict:
     tmp = models_dir / "manifest.json.tmp"
     tmp.write_text(json.dumps(manifest, indent=2) + "\n")
     os.replace(tmp, models_dir / "manifest.json")
-    if previous and previous.get("file") != filename and (models_dir / previous["file"]).exists():
-        (models_dir / previous["file"]).unlink()
+    if previous:
+        for old in [previous.get("file"), *(c["file"] for c in previous.get("companions", []))]:
+            if old and old not in files_of(entry) and (models_dir / old).exists():
+                (models_dir / old).unlink()
     return entry
+
+
+def companions(paths) -> list[dict]:
+    """Manifest records of the files a model's save wrote beside its weights (e.g. the Keras model's .tflite)."""
+    return [{"file": Path(p).name, "sha256": sha256_file(p)} for p in paths]
+
+
+def files_of(entry: dict) -> list[str]:
+    """Every file of a manifest entry: the weights and their companions."""
+    return [entry["file"], *(c["file"] for c in entry.get("companions", []))]
 
 
 def predict_fn(name: str, model) -> Callable[[np.ndarray], np.ndarray]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 
 @dataclass(frozen=True)
@@ -24,7 +25,7 @@ class ModelSpec:
     colour: str  # its line and bars on the dashboard's charts
     serve: str  # weights file -> (predict (28, 28) -> (10,), predict_many (N, 28, 28) -> (N, 10)), for requests
     load: str  # weights file -> the model object (evaluation, retraining)
-    save: str  # (model, path, metadata) -> the weights file written
+    save: str  # (model, path, metadata) -> writes the weights file; returns any files written beside it
     classify: str  # (model, x (N, 28, 28)) -> (N,) digits, batched, for evaluation
     describe: str  # model -> (architecture, number of parameters), for the manifest
     trainer: str  # the training function (recognizer.ml.training)
@@ -54,10 +55,11 @@ def serve_custom(path) -> tuple[Callable, Callable]:
     return (lambda x: net.predict_proba(x.reshape(1, 28, 28))[0]), (lambda x: net.predict_proba(x.reshape(-1, 28, 28)))
 
 
-def save_keras(model, path, metadata) -> None:
+def save_keras(model, path, metadata) -> list[Path]:
     from recognizer.ml import keras_model
 
     keras_model.save_model(model, path)  # the .keras file carries its own config; no metadata needed
+    return [keras_model.export_tflite(model, keras_model.tflite_path(path))]  # what requests run
 
 
 def classify_keras(model, x):
