@@ -340,7 +340,7 @@ def train_models(
     Both models share the same epochs (a function of the seed only), built up front on
     ``workers`` processes, so that cost is paid once.  Then, with ``parallel`` (default: when
     :func:`trains_in_parallel`), the numpy model trains in a forked process on one thread while
-    the Keras one trains here on the other CPUs; otherwise one after the other, the numpy model
+    the Keras one trains here (on all the CPUs TensorFlow wants); otherwise one after the other, the numpy model
     first (once TensorFlow's thread pools exist in the process they compete with numpy's BLAS).
     """
     from recognizer.ml import canvas_eval
@@ -373,18 +373,18 @@ def train_models(
     if parallel is None:
         parallel = trains_in_parallel(names)
     if parallel:
-        # The numpy models each in a forked process on one thread, the TensorFlow ones here on the rest.
+        # The numpy models each in a forked process on one thread, the TensorFlow ones here.
         forked = {
             n: ForkedTraining(registry.get(n).resolve("trainer"), progress=progress, **train_kwargs(n))
             for n in names
             if not registry.get(n).platform.startswith("tensorflow")
         }
         progress(f"training {', '.join(names)} at once: {', '.join(forked)} in a forked process on one thread")
-        threads = max(1, (os.cpu_count() or 1) - len(forked))
+        # TensorFlow keeps all its threads: on one thread an epoch took 87 s instead of ~30, and once the
+        # numpy model is done it has both CPUs to itself.
         for name in names:
             if name not in forked:
-                trainer = registry.get(name).resolve("trainer")
-                results[name] = trainer(progress=progress, threads=threads, **train_kwargs(name))
+                results[name] = registry.get(name).resolve("trainer")(progress=progress, **train_kwargs(name))
         results.update({n: f.result() for n, f in forked.items()})
     entries = {}
     for name in names:
