@@ -39,16 +39,6 @@ def _conv_bn_relu(h, filters: int, kernel: int = 3):
     return layers.ReLU()(h)
 
 
-def limit_threads(threads: int) -> bool:
-    """Run TensorFlow's ops on ``threads`` CPU threads; False if TensorFlow has already started (then it can't)."""
-    try:
-        tf.config.threading.set_intra_op_parallelism_threads(threads)
-        tf.config.threading.set_inter_op_parallelism_threads(1 if threads == 1 else 2)
-    except RuntimeError:
-        return False
-    return True
-
-
 def build_model(dropout: float = 0.4) -> keras.Model:
     inputs = keras.Input((28, 28, 1), name="image")
     h = _conv_bn_relu(inputs, 32, kernel=5)

@@ -175,15 +175,12 @@ def train_keras(
     label_smoothing: float = 0.0,
     eval_set: tuple[np.ndarray, np.ndarray] | None = None,
     progress: Progress = _print,
-    threads: int | None = None,
 ) -> TrainResult:
-    """Train the Keras CNN on ``epochs`` augmented epochs from ``data`` (on ``threads`` CPU threads if given)."""
+    """Train the Keras CNN on ``epochs`` augmented epochs from ``data``."""
     import keras
 
     from recognizer.ml import keras_model
 
-    if threads:
-        keras_model.limit_threads(threads)
     t0, c0 = time.perf_counter(), time.process_time()
     keras.utils.set_random_seed(seed)
     model = keras_model.build_model()
