@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from recognizer import inference
+from recognizer.ml import publishing
 from recognizer.ml.datasets import load_mnist
 
 
@@ -88,10 +89,31 @@ def test_checksum_mismatch(tmp_path, settings, monkeypatch):
     src = inference.models_dir()
     manifest = json.loads((src / "manifest.json").read_text())
     for entry in manifest["models"].values():
-        shutil.copy(src / entry["file"], tmp_path / entry["file"])
+        for name in publishing.files_of(entry):
+            shutil.copy(src / name, tmp_path / name)
     manifest["models"]["custom"]["sha256"] = "0" * 64
     (tmp_path / "manifest.json").write_text(json.dumps(manifest))
     settings.MODELS_DIR = tmp_path
     monkeypatch.setattr(inference, "_models", None)
     with pytest.raises(inference.ModelsUnavailable, match="sha256"):
+        inference.get_models()
+
+
+def test_a_changed_or_missing_companion_file_is_refused(tmp_path, settings, monkeypatch):
+    src = inference.models_dir()
+    manifest = json.loads((src / "manifest.json").read_text())
+    keras = manifest["models"]["keras"]
+    for entry in manifest["models"].values():
+        for name in publishing.files_of(entry):
+            shutil.copy(src / name, tmp_path / name)
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+    settings.MODELS_DIR = tmp_path
+    monkeypatch.setattr(inference, "_models", None)
+    assert [c["file"] for c in keras["companions"]] == [keras["file"].replace(".keras", ".tflite")]
+    lite = tmp_path / keras["companions"][0]["file"]
+    lite.write_bytes(lite.read_bytes()[:-1] + b"x")
+    with pytest.raises(inference.ModelsUnavailable, match="tflite"):
+        inference.get_models()
+    lite.unlink()
+    with pytest.raises(inference.ModelsUnavailable, match="missing"):
         inference.get_models()
