@@ -94,7 +94,7 @@ _THIN_TABLES = _thinning_tables()
 def _neighbour_code(img: np.ndarray) -> np.ndarray:
     """Each pixel's 8 neighbours (0/1) as one byte: bit 0 = north (P2), then clockwise.
 
-    Shifted views of a zero-padded copy, OR-ed: 4x faster than an ``ndimage.correlate``.
+    Shifted views of a zero-padded copy, OR-ed: 1.5x faster than an ``ndimage.correlate`` (measured).
     """
     p = np.pad(img, ((0, 0), (1, 1), (1, 1)))
     h, w = img.shape[1:]

@@ -377,8 +377,8 @@ def train_models(
             if not registry.get(n).platform.startswith("tensorflow")
         }
         progress(f"training {', '.join(names)} at once: {', '.join(forked)} in a forked process on one thread")
-        # TensorFlow keeps all its threads: on one thread an epoch took 87 s instead of ~30, and once the
-        # numpy model is done it has both CPUs to itself.
+        # TensorFlow keeps all its threads: beside the numpy model an epoch takes ~85 s either way (measured with
+        # one thread and with all), and once the numpy model is done, ~30 s on both CPUs.
         for name in names:
             if name not in forked:
                 results[name] = registry.get(name).resolve("trainer")(progress=progress, **train_kwargs(name))
