@@ -9,7 +9,6 @@ flatbuffer (``ml/keras_model.py``), batches a ``tf.function`` traced once -- nev
 
 from __future__ import annotations
 
-import hashlib
 import json
 import threading
 import time
@@ -20,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from recognizer import metrics
-from recognizer.ml import registry
+from recognizer.ml import publishing, registry
 
 MODEL_NAMES = registry.NAMES
 MANIFEST = "manifest.json"
@@ -60,14 +59,6 @@ def models_dir() -> Path:
     return _REPO_ROOT / "models"
 
 
-def sha256_of(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def read_manifest(directory: Path | None = None) -> dict:
     path = (directory or models_dir()) / MANIFEST
     try:
@@ -79,16 +70,13 @@ def read_manifest(directory: Path | None = None) -> dict:
 
 
 def _model_file(directory: Path, entry: dict) -> Path:
-    path = directory / entry["file"]
-    if not path.exists():
-        raise ModelsUnavailable(f"model file missing: {path}")
-    if entry.get("sha256") and sha256_of(path) != entry["sha256"]:
-        raise ModelsUnavailable(f"model file {path} does not match the sha256 in {directory / MANIFEST}")
-    for companion in entry.get("companions", []):  # e.g. the .tflite requests run: checked the same way
-        beside = directory / companion["file"]
-        if not beside.exists() or sha256_of(beside) != companion["sha256"]:
-            raise ModelsUnavailable(f"model file {beside} is missing or does not match the sha256 in the manifest")
-    return path
+    for name, sha256 in publishing.checksums(entry).items():  # the weights, then e.g. the .tflite requests run
+        path = directory / name
+        if not path.exists():
+            raise ModelsUnavailable(f"model file missing: {path}")
+        if sha256 and publishing.sha256_file(path) != sha256:
+            raise ModelsUnavailable(f"model file {path} does not match the sha256 in {directory / MANIFEST}")
+    return directory / entry["file"]
 
 
 _lock = threading.Lock()

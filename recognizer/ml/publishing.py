@@ -92,8 +92,8 @@ def publish(models_dir, name: str, result: TrainResult, info: dict) -> dict:
     tmp.write_text(json.dumps(manifest, indent=2) + "\n")
     os.replace(tmp, models_dir / "manifest.json")
     if previous:
-        for old in [previous.get("file"), *(c["file"] for c in previous.get("companions", []))]:
-            if old and old not in files_of(entry) and (models_dir / old).exists():
+        for old in files_of(previous):
+            if old not in files_of(entry) and (models_dir / old).exists():
                 (models_dir / old).unlink()
     return entry
 
@@ -103,9 +103,14 @@ def companions(paths) -> list[dict]:
     return [{"file": Path(p).name, "sha256": sha256_file(p)} for p in paths]
 
 
+def checksums(entry: dict) -> dict[str, str | None]:
+    """Every file of a manifest entry, the weights first, then their companions: {file name: sha256}."""
+    return {entry["file"]: entry.get("sha256"), **{c["file"]: c["sha256"] for c in entry.get("companions", [])}}
+
+
 def files_of(entry: dict) -> list[str]:
     """Every file of a manifest entry: the weights and their companions."""
-    return [entry["file"], *(c["file"] for c in entry.get("companions", []))]
+    return list(checksums(entry))
 
 
 def predict_fn(name: str, model) -> Callable[[np.ndarray], np.ndarray]:
