@@ -34,7 +34,7 @@ def drawings():
 
 @pytest.fixture(scope="module")
 def mnist_inputs():
-    from recognizer.ml.mnist import load_mnist
+    from recognizer.ml.datasets import load_mnist  # wherever MNIST is: ../shared, the Keras cache, a download
 
     images, labels = load_mnist("test")
     return (images[:48].astype(np.float32) / 255.0), [int(y) for y in labels[:48]]
