@@ -60,22 +60,24 @@ def test_each_thread_has_its_own_interpreter(model_and_lite, images):
     _, _, written = model_and_lite
     lite = keras_model.LiteModel(written[0].read_bytes())
     expected = np.stack([lite(x) for x in images])
-    results, interpreters = {}, set()
+    results, interpreters = {}, []
+    all_started = threading.Barrier(4)
 
     def worker(k):
+        all_started.wait()  # all four alive at once
         out = []
         for _ in range(5):
             for i in range(k, len(images), 4):
                 out.append((i, lite(images[i])))
         results[k] = out
-        interpreters.add(id(lite.local.interpreter[0]))
+        interpreters.append(lite.local.interpreter[0])  # the objects, so no id is reused after a thread ends
 
     threads = [threading.Thread(target=worker, args=(k,)) for k in range(4)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    assert len(interpreters) == 4
+    assert len({id(i) for i in interpreters}) == 4
     for out in results.values():
         for i, answer in out:  # interleaved calls never mix one thread's input with another's answer
             assert np.array_equal(answer, expected[i])
