@@ -124,6 +124,10 @@ DATABASES = {
         conn_health_checks=True,
     )
 }
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # Django's backend with a health check that polls the socket instead of a SELECT 1 round trip per request,
+    # falling back to SELECT 1 whenever the server has said anything (recognizer/postgres/base.py, issue 17).
+    DATABASES["default"]["ENGINE"] = "recognizer.postgres"
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL + a busy timeout keep several threads writing without "database is locked".
     DATABASES["default"]["CONN_MAX_AGE"] = 0
