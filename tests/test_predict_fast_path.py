@@ -3,6 +3,7 @@ as the canvas's RGBA PNG, the once-built validation gives what DRF's ``is_valid(
 choice is DRF's, and the drawing URL is ``reverse()``'s."""
 
 import base64
+import binascii
 import io
 import json
 import re
@@ -275,3 +276,84 @@ def test_drawing_url_is_reverses(prefix, monkeypatch):
         assert drawing_url(5).startswith(prefix)
     finally:
         set_script_prefix("/")
+
+
+# What the image field did before its shortcuts (issue 17): the references the shortcuts must agree with.
+def pillow_pixel_budget(data, budget):
+    try:
+        width, height = Image.open(io.BytesIO(data)).size
+    except Exception:
+        return "ok"
+    return "too large" if width * height > budget else "ok"
+
+
+def png_chunk(kind, data):
+    import zlib
+
+    return len(data).to_bytes(4, "big") + kind + data + zlib.crc32(kind + data).to_bytes(4, "big")
+
+
+def png_header_only(width, height, rest=b""):
+    ihdr = width.to_bytes(4, "big") + height.to_bytes(4, "big") + bytes([8, 0, 0, 0, 0])
+    return b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", ihdr) + rest
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        im.png(im.SEVEN),
+        im.encode(Image.new("L", (2000, 2000), 255)),  # exactly the budget
+        png_header_only(2001, 2000, png_chunk(b"IDAT", b"x") + png_chunk(b"IEND", b"")),  # Pillow opens it: over
+        png_header_only(100000, 100000, png_chunk(b"IDAT", b"x") + png_chunk(b"IEND", b"")),
+        png_header_only(4000, 4000),  # nothing after the header: Pillow cannot open it
+        png_header_only(0, 5, png_chunk(b"IDAT", b"x")),
+        png_header_only(10, 10)[:20],  # cut inside IHDR
+        png_header_only(10, 10).replace(b"IHDR", b"IHDX"),
+        im.encode(Image.new("L", (2001, 2000), 255), "JPEG"),
+        b"",
+        b"not an image",
+    ],
+)
+def test_the_pixel_budget_read_from_a_pngs_header_is_pillows(data, settings):
+    settings.MAX_IMAGE_PIXELS = 4_000_000
+    try:
+        api_serializers.check_pixel_budget(data)
+        ours = "ok"
+    except ApiError as e:
+        assert e.get_codes() == "image_too_large"
+        ours = "too large"
+    assert ours == pillow_pixel_budget(data, settings.MAX_IMAGE_PIXELS)
+
+
+def old_decode_text(field, text):
+    text = text.strip()
+    if not text:
+        field.fail("empty_image")
+    text = re.sub(r"\s+", "", text).replace("-", "+").replace("_", "/")
+    text += "=" * (-len(text) % 4)
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise api_serializers.serializers.ValidationError("not base64", code="not_base64") from None
+
+
+def test_plain_base64_decodes_as_the_clean_up_would():
+    import random
+
+    rng = random.Random(17)
+    field = api_serializers.ImageField()
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/" + "=-_ \n\t.é"
+    texts = [base64.b64encode(rng.randbytes(n)).decode() for n in range(40)]
+    texts += [base64.urlsafe_b64encode(rng.randbytes(n)).decode().rstrip("=") for n in range(40)]
+    texts += ["".join(rng.choice(alphabet) for _ in range(rng.randrange(1, 24))) for _ in range(3000)]
+    texts += ["QUJD", "QUJD\n", "QU JD", "QUI=", "QU==", "Q===", "====", "QUJD====", "QUJ-", "QUJ_", "ＱＵＪＤ"]
+    for text in texts:
+        try:
+            expected = old_decode_text(field, text)
+        except Exception as e:
+            expected = type(e)
+        try:
+            got = field.decode_text(text)
+        except Exception as e:
+            got = type(e)
+        assert got == expected, text
