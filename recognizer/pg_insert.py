@@ -54,6 +54,16 @@ class _PreparedCursor(psycopg.Cursor):
         return super().execute(query, params, prepare=prepare, binary=binary)
 
 
+def _cursor(connection):
+    """The connection's own psycopg cursor for this statement, kept while the connection lives: a new cursor per
+    request looked up the adapters of all 25 parameters again (issue 17). Django's connections are per thread, and
+    a closed or replaced connection gets a new cursor."""
+    raw = getattr(connection, "_pg_insert_cursor", None)
+    if raw is None or raw.closed or raw.connection is not connection.connection:
+        raw = connection._pg_insert_cursor = _PreparedCursor(connection.connection)
+    return raw
+
+
 def _value(field, obj):
     value = getattr(obj, field.attname)
     return Jsonb(value) if isinstance(field, models.JSONField) else value
@@ -75,12 +85,12 @@ def insert(connection, drawing, predictions, match_on):
         connection.close_if_health_check_failed()  # what connection.cursor() does first
         connection.ensure_connection()
         with connection.wrap_database_errors:
-            raw = _PreparedCursor(connection.connection)
+            raw = _cursor(connection)
         # Django's wrapper: database errors as Django's, and the query in connection.queries when they are logged.
-        wrap = connection.make_debug_cursor if connection.queries_logged else connection.make_cursor
-        with wrap(raw) as cursor:
-            cursor.execute(sql, params)
-            drawing_id, prediction_ids, keys = cursor.fetchone()
+        # Not used as a context manager, which would close the kept cursor.
+        cursor = (connection.make_debug_cursor if connection.queries_logged else connection.make_cursor)(raw)
+        cursor.execute(sql, params)
+        drawing_id, prediction_ids, keys = cursor.fetchone()
     drawing.pk = drawing_id
     drawing._state.adding, drawing._state.db = False, connection.alias
     ids = dict(zip(keys, prediction_ids, strict=True))
