@@ -78,7 +78,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
+    "recognizer.page_messages.PageMessageMiddleware",  # Django's MessageMiddleware, skipped under /api/
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "recognizer.csp.ContentSecurityPolicyMiddleware",  # CSP on HTML pages: no inline script (issue 15)
     "recognizer.unavailable.ServiceUnavailableMiddleware",  # database/Redis unreachable: 503, not 500

@@ -408,3 +408,44 @@ def test_the_remembered_drawer_cookies_stay_bounded(monkeypatch):
         key = f"key-{i}"
         assert drawer.drawer_key(request_with_cookie(signed(key))) == key
         assert len(drawer._verified) <= 5
+
+
+def test_messages_are_skipped_under_api_and_kept_for_pages():
+    from django.contrib.messages import get_messages
+    from django.contrib.sessions.middleware import SessionMiddleware
+    from django.http import HttpResponse
+
+    from recognizer.page_messages import PageMessageMiddleware
+
+    seen = {}
+
+    def view(request):
+        seen[request.path] = hasattr(request, "_messages")
+        return HttpResponse()
+
+    factory = APIRequestFactory()
+    middleware = SessionMiddleware(PageMessageMiddleware(view))
+    for path in ("/api/predict/", "/api/drawings/", "/", "/admin/recognizer/drawing/"):
+        middleware(factory.post(path))
+    assert seen == {
+        "/api/predict/": False,
+        "/api/drawings/": False,
+        "/": True,
+        "/admin/recognizer/drawing/": True,
+    }
+    assert list(get_messages(factory.get("/api/drawings/"))) == []  # readers of an API request see none
+
+
+def test_the_admin_still_shows_its_messages(admin_client):
+    from recognizer.models import Drawing as D
+    from tests.factories import make_drawing
+
+    drawing = make_drawing(keras=3, custom=3)
+    response = admin_client.post(
+        "/admin/recognizer/drawing/",
+        {"action": "delete_selected", "_selected_action": [drawing.pk], "post": "yes"},
+        follow=True,
+    )
+    assert response.status_code == 200
+    assert [str(m) for m in response.context["messages"]] == ["Successfully deleted 1 drawing."]
+    assert not D.objects.exists()
