@@ -91,3 +91,12 @@ def test_publishing_a_new_version_replaces_the_old_flatbuffer(model_and_lite, tm
     assert publishing.files_of(first) == ["keras-1.keras", "keras-1.tflite"]
     assert publishing.files_of(second) == ["keras-2.keras", "keras-2.tflite"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["keras-2.keras", "keras-2.tflite", "manifest.json"]
+
+
+def test_the_architecture_line_names_the_layers_built():
+    wide = keras_model.build_model(widths=(32, 64, 128), dense=256)
+    assert keras_model.describe(keras_model.build_model()) == (
+        "conv5x5x32-pool-conv64-conv64-pool-dense128-dropout0.4-dense10 (BatchNorm)"
+    )
+    assert keras_model.describe(wide) == "conv5x5x32-pool-conv64-conv128-pool-dense256-dropout0.4-dense10 (BatchNorm)"
+    assert wide.count_params() > keras_model.build_model().count_params()

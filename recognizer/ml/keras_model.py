@@ -30,7 +30,23 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from keras import layers  # noqa: E402
 
-ARCHITECTURE = "conv5x5x32-pool-conv64-conv64-pool-dense128-dropout0.4-dense10 (BatchNorm)"
+DEFAULT_ARCHITECTURE = {"widths": (32, 64, 64), "dense": 128, "dropout": 0.4}
+
+
+def describe(model: keras.Model) -> str:
+    """The layer stack in one line, as the manifest records it (e.g. ``conv5x5x32-pool-conv64-...-dense10``)."""
+    parts = []
+    for layer in model.layers:
+        if isinstance(layer, layers.Conv2D):
+            k = layer.kernel_size[0]
+            parts.append(f"conv{k}x{k}x{layer.filters}" if k != 3 else f"conv{layer.filters}")
+        elif isinstance(layer, layers.MaxPooling2D):
+            parts.append("pool")
+        elif isinstance(layer, layers.Dense):
+            parts.append(f"dense{layer.units}")
+        elif isinstance(layer, layers.Dropout):
+            parts.append(f"dropout{layer.rate:g}")
+    return "-".join(parts) + " (BatchNorm)"
 
 
 def _conv_bn_relu(h, filters: int, kernel: int = 3):
@@ -39,15 +55,19 @@ def _conv_bn_relu(h, filters: int, kernel: int = 3):
     return layers.ReLU()(h)
 
 
-def build_model(dropout: float = 0.4) -> keras.Model:
+def build_model(
+    widths: tuple[int, int, int] = DEFAULT_ARCHITECTURE["widths"],
+    dense: int = DEFAULT_ARCHITECTURE["dense"],
+    dropout: float = DEFAULT_ARCHITECTURE["dropout"],
+) -> keras.Model:
     inputs = keras.Input((28, 28, 1), name="image")
-    h = _conv_bn_relu(inputs, 32, kernel=5)
+    h = _conv_bn_relu(inputs, widths[0], kernel=5)
     h = layers.MaxPooling2D()(h)
-    h = _conv_bn_relu(h, 64)
-    h = _conv_bn_relu(h, 64)
+    h = _conv_bn_relu(h, widths[1])
+    h = _conv_bn_relu(h, widths[2])
     h = layers.MaxPooling2D()(h)
     h = layers.Flatten()(h)
-    h = layers.Dense(128, use_bias=False)(h)
+    h = layers.Dense(dense, use_bias=False)(h)
     h = layers.BatchNormalization()(h)
     h = layers.ReLU()(h)
     h = layers.Dropout(dropout)(h)

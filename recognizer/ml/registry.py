@@ -71,7 +71,7 @@ def classify_keras(model, x):
 def describe_keras(model) -> tuple[str, int]:
     from recognizer.ml import keras_model
 
-    return keras_model.ARCHITECTURE, int(model.count_params())
+    return keras_model.describe(model), int(model.count_params())
 
 
 def save_custom(model, path, metadata) -> None:

@@ -175,6 +175,7 @@ def train_keras(
     label_smoothing: float = 0.0,
     eval_set: tuple[np.ndarray, np.ndarray] | None = None,
     progress: Progress = _print,
+    architecture: dict | None = None,
 ) -> TrainResult:
     """Train the Keras CNN on ``epochs`` augmented epochs from ``data``."""
     import keras
@@ -183,7 +184,8 @@ def train_keras(
 
     t0, c0 = time.perf_counter(), time.process_time()
     keras.utils.set_random_seed(seed)
-    model = keras_model.build_model()
+    architecture = {**keras_model.DEFAULT_ARCHITECTURE, **(architecture or {})}
+    model = keras_model.build_model(**architecture)
     n = len(data.get(0)[0])
     steps_per_epoch = -(-n // batch_size)
     total = epochs * steps_per_epoch
@@ -229,6 +231,7 @@ def train_keras(
         "weight_decay": weight_decay,
         "label_smoothing": label_smoothing,
         "optimizer": "AdamW, warm-up + cosine decay",
+        **architecture,
     }
     return TrainResult(
         model, epochs, seed, time.perf_counter() - t0, history, cpu_seconds=time.process_time() - c0, config=config
