@@ -275,3 +275,115 @@ def test_input_png_falls_back_to_pillows_plugin_without_its_encoder(monkeypatch)
     monkeypatch.setattr(P, "_grey_png", missing)  # a Pillow whose internals moved
     for x in model_inputs()[:10]:
         assert P.input_to_png(x) == pillow_png(x)
+
+
+# grey_to_ink and normalize_ink as they were before issue 17's shortcuts (the histogram of the decoded image, the
+# column scan only within the rows that have ink): the references the faster code must match bit for bit.
+def reference_grey_to_ink(grey):
+    import math
+
+    grey = np.ascontiguousarray(grey, dtype=np.uint8)
+    n = grey.size
+    counts = np.asarray(Image.fromarray(grey, "L").histogram())
+    cdf = np.cumsum(counts)
+    if np.searchsorted(cdf, n / 2) < 128:
+        grey = 255 - grey
+        cdf = np.cumsum(counts[::-1])
+    background = int(np.searchsorted(cdf, 0.90 * n))
+    ink_level = int(np.searchsorted(cdf, max(1.0, 0.001 * n)))
+    contrast = background - ink_level
+    if contrast < P.MIN_CONTRAST:
+        raise P.EmptyDrawing()
+    threshold = background - P.NOISE_FLOOR * contrast
+    mask = grey < math.ceil(threshold)
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    if rows.size == 0:
+        raise P.EmptyDrawing()
+    top, bottom, left, right = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
+    crop = grey[top:bottom, left:right].astype(np.float32)
+    ink = (threshold - crop) * np.float32(1.0 / ((1.0 - P.NOISE_FLOOR) * contrast))
+    np.clip(ink, 0.0, 1.0, out=ink)
+    height, width = grey.shape
+    if float(ink.sum()) < max(4.0, 1e-4 * n) or max(bottom - top, right - left) < max(2.0, 0.015 * max(height, width)):
+        raise P.EmptyDrawing()
+    return ink
+
+
+def reference_normalize_ink(ink):
+    ink = np.asarray(ink, dtype=np.float32)
+    mask = ink > P.BBOX_THRESHOLD
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    if rows.size == 0:
+        raise P.EmptyDrawing()
+    crop = ink[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+    h, w = crop.shape
+    scale = P.BOX / max(h, w)
+    new_h, new_w = max(1, round(h * scale)), max(1, round(w * scale))
+    if (new_h, new_w) != (h, w):
+        resample = Image.Resampling.BOX if scale < 1 else Image.Resampling.BILINEAR
+        crop = np.asarray(Image.fromarray(crop, "F").resize((new_w, new_h), resample), dtype=np.float32)
+    peak = float(crop.max())
+    if peak <= 0:
+        raise P.EmptyDrawing()
+    crop = np.clip(crop * np.float32(1.0 / peak), 0.0, 1.0)
+    total = float(crop.sum())
+    cy = float(crop.sum(axis=1) @ np.arange(new_h, dtype=np.float32)) / total
+    cx = float(crop.sum(axis=0) @ np.arange(new_w, dtype=np.float32)) / total
+    top, left = int(round(P.CENTRE - cy)), int(round(P.CENTRE - cx))
+    out = np.zeros((P.SIZE, P.SIZE), dtype=np.float32)
+    y0, x0 = max(top, 0), max(left, 0)
+    y1, x1 = min(top + new_h, P.SIZE), min(left + new_w, P.SIZE)
+    out[y0:y1, x0:x1] = crop[y0 - top : y1 - top, x0 - left : x1 - left]
+    return out
+
+
+def reference_model_input(data):
+    img = P.decode_image(data)
+    return reference_normalize_ink(reference_grey_to_ink(np.asarray(img, dtype=np.uint8)))
+
+
+def same_or_same_error(f, g, x):
+    try:
+        expected = f(x)
+    except P.ImageError as e:
+        with pytest.raises(type(e)):
+            g(x)
+        return
+    got = g(x)
+    assert got.dtype == expected.dtype and got.shape == expected.shape and got.tobytes() == expected.tobytes()
+
+
+def preprocess_images():
+    rng = np.random.default_rng(17)
+    images = [encode(draw(strokes, width=w)) for strokes in (SEVEN, ONE) for w in (3, 18, 60)]
+    images.append(encode(draw(SEVEN, bg=0, ink=255)))  # white on black
+    images.append(encode(draw(ONE, size=(600, 200))))  # wide, lopsided
+    images.append(encode(draw([[(5, 5), (12, 9)]])))  # a speck in a corner
+    images.append(encode(draw([[(0, 0), (279, 279)], [(279, 0), (0, 279)]], width=2)))  # to the edges
+    images.append(encode(draw(SEVEN, mode="RGBA", bg=(0, 0, 0, 0), ink=(200, 20, 20, 255))))  # transparent
+    images.append(encode(draw(SEVEN, mode="RGB", bg=(230, 230, 220), ink=(40, 40, 120)), "JPEG", quality=60))
+    noisy = np.clip(rng.normal(200, 12, (280, 280)), 0, 255).astype(np.uint8)
+    noisy[100:180, 130:140] = 30
+    images.append(encode(Image.fromarray(noisy)))
+    images.append(encode(Image.new("L", (280, 280), 255)))  # blank: EmptyDrawing both ways
+    images.append(encode(Image.fromarray(rng.integers(0, 256, (64, 64), dtype=np.uint8))))  # noise
+    return images
+
+
+def test_preprocessing_is_bit_for_bit_what_it_was():
+    for data in preprocess_images():
+        same_or_same_error(reference_model_input, P.to_model_input, data)
+        grey = np.asarray(P.decode_image(data), dtype=np.uint8)
+        same_or_same_error(reference_grey_to_ink, P.grey_to_ink, grey)
+        same_or_same_error(reference_grey_to_ink, P.grey_to_ink, grey.T)  # not C-ordered
+
+
+def test_normalize_ink_is_bit_for_bit_what_it_was():
+    rng = np.random.default_rng(18)
+    inks = [rng.random((h, w), dtype=np.float32) * (rng.random((h, w)) < p) for h, w, p in
+            ((40, 30, 0.05), (30, 40, 0.3), (5, 90, 0.5), (90, 5, 0.5), (200, 150, 0.01), (3, 3, 0.9))]  # fmt: skip
+    edge = np.zeros((50, 50), np.float32)
+    edge[10, 3], edge[40, 45], edge[20, 20] = 0.021, 0.02, 0.5  # one just above the bounding-box threshold, one at it
+    inks += [edge, np.zeros((10, 10), np.float32), np.full((10, 10), 0.02, np.float32)]
+    for ink in inks:
+        same_or_same_error(reference_normalize_ink, P.normalize_ink, ink)

@@ -182,10 +182,15 @@ def grey_to_ink(grey: np.ndarray) -> np.ndarray:
     background is darker than its ink (white on black) is read the other way round.
     Raises EmptyDrawing when there is (almost) nothing to see.
     """
-    grey = np.ascontiguousarray(grey, dtype=np.uint8)  # 2-D
+    return _grey_to_ink(np.ascontiguousarray(grey, dtype=np.uint8))
+
+
+def _grey_to_ink(grey: np.ndarray, histogram: list[int] | None = None) -> np.ndarray:
+    """:func:`grey_to_ink` of a C-contiguous uint8 array; ``histogram``: its 256 counts when already known (the
+    decoded "L" image's own ``histogram()``: the same counts, without building a second image)."""
     n = grey.size
     # Pillow's histogram counts the same as np.bincount without widening every pixel to int64 (~6x less CPU).
-    counts = np.asarray(Image.fromarray(grey, "L").histogram())
+    counts = np.asarray(Image.fromarray(grey, "L").histogram() if histogram is None else histogram)
     cdf = np.cumsum(counts)
     if np.searchsorted(cdf, n / 2) < 128:  # mostly dark: light ink on a dark background
         grey = 255 - grey
@@ -198,10 +203,12 @@ def grey_to_ink(grey: np.ndarray) -> np.ndarray:
     # Grey level below which a pixel is ink, not noise.
     threshold = background - NOISE_FLOOR * contrast
     mask = grey < math.ceil(threshold)  # the same pixels as "< threshold" (they are integers), compared as uint8
-    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    rows = np.flatnonzero(mask.any(axis=1))
     if rows.size == 0:
         raise EmptyDrawing()
-    top, bottom, left, right = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
+    top, bottom = rows[0], rows[-1] + 1
+    cols = np.flatnonzero(mask[top:bottom].any(axis=0))  # ink columns: only the rows with ink can have any
+    left, right = cols[0], cols[-1] + 1
     crop = grey[top:bottom, left:right].astype(np.float32)
     ink = (threshold - crop) * np.float32(1.0 / ((1.0 - NOISE_FLOOR) * contrast))
     np.clip(ink, 0.0, 1.0, out=ink)
@@ -220,9 +227,10 @@ def normalize_ink(ink: np.ndarray) -> np.ndarray:
     """
     ink = np.asarray(ink, dtype=np.float32)
     mask = ink > BBOX_THRESHOLD
-    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    rows = np.flatnonzero(mask.any(axis=1))
     if rows.size == 0:
         raise EmptyDrawing()
+    cols = np.flatnonzero(mask[rows[0] : rows[-1] + 1].any(axis=0))
     crop = ink[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
     h, w = crop.shape
     scale = BOX / max(h, w)
@@ -248,8 +256,9 @@ def normalize_ink(ink: np.ndarray) -> np.ndarray:
 
 def image_to_model_input(img: Image.Image) -> np.ndarray:
     """An already-decoded PIL image (any mode) -> (28, 28) float32 in [0, 1], ink bright."""
-    grey = np.asarray(_flatten(img) if img.mode != "L" else img, dtype=np.uint8)
-    return normalize_ink(grey_to_ink(grey))
+    if img.mode != "L":
+        img = _flatten(img)
+    return normalize_ink(_grey_to_ink(np.asarray(img, dtype=np.uint8), img.histogram()))
 
 
 def to_model_input(data: bytes) -> np.ndarray:
