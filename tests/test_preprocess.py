@@ -2,7 +2,6 @@
 
 import io
 import struct
-import time
 import zlib
 
 import numpy as np
@@ -179,10 +178,8 @@ def test_huge_header_rejected_without_decoding():
     # different error (and allocating it would take 10 GB), so ImageTooLarge proves that only
     # the header was read.
     for w, h in [(100_000, 100_000), (4097, 10), (10, 5000)]:
-        t0 = time.perf_counter()
         with pytest.raises(P.ImageTooLarge) as err:
             P.to_model_input(_png_header_only(w, h))
-        assert time.perf_counter() - t0 < 0.5
         assert err.value.code == "image_too_large"
 
 
