@@ -337,7 +337,7 @@ def git_commit():
 
 def report(ctx):
     """RESULTS.md: the run, the goals, then one section per measurement."""
-    app, base, unshared = ctx["app"], ctx["baseline"], ctx["unshared"]
+    app, base, floor, unshared = ctx["app"], ctx["baseline"], ctx.get("floor"), ctx["unshared"]
     parts = [
         *_report_header(ctx),
         "## Goals",
@@ -351,8 +351,8 @@ def report(ctx):
             [[k, len(v), fmt(percentiles(v)[50], 2), fmt(percentiles(v)[95], 2)] for k, v in ctx["stages"].items()],
         ),
         "",
-        *_report_http(app, base),
-        *_report_wrk(app, base),
+        *_report_http(app, base, floor),
+        *_report_wrk(app, base, floor),
         *_report_memory(app, unshared, base),
         *_report_writes(ctx["load"]),
     ]
@@ -375,11 +375,15 @@ def _report_header(ctx):
     ]
 
 
-def _report_http(app, base):
+def _report_http(app, base, floor=None):
     """Latency and throughput per level and their errors; then CPU per request (``_report_cpu``)."""
-    levels = [(s, lv) for s in (app, base) for lv in s["levels"]]
+    levels = [(s, lv) for s in (app, base, floor) if s for lv in s["levels"]]
     return [
         "## Over HTTP: POST /api/predict/ (predict and store) vs the baseline",
+        "",
+        "The floor (bench/floor_wsgi.py) does the app's work and storage -- rate-limit count in Redis, live "
+        "preprocessing, both models, the one-statement INSERT -- with no Django request handling, DRF, validation, "
+        "cookie or idempotency: a lower bound for what this stack can cost.",
         "",
         table(
             ["server", "clients", "requests", "req/s", "p50 ms", "p95 ms", "p99 ms", "errors"],
@@ -405,13 +409,13 @@ def _report_http(app, base):
             for s, lv in levels
             if lv["errors"]
         ],
-        *_report_cpu(app, base),
+        *_report_cpu(app, base, floor),
     ]
 
 
-def _report_cpu(app, base):
+def _report_cpu(app, base, floor=None):
     """CPU per request and the ceiling it sets, then the app against the baseline."""
-    levels = [(s, lv) for s in (app, base) for lv in s["levels"]]
+    levels = [(s, lv) for s in (app, base, floor) if s for lv in s["levels"]]
     return [
         "CPU per request, measured around each run: the gunicorn processes, PostgreSQL and Redis (all their processes "
         "on this machine), and the client threads. On a saturated machine req/s cannot exceed "
@@ -451,10 +455,10 @@ def _report_cpu(app, base):
     ]
 
 
-def _report_wrk(app, base):
+def _report_wrk(app, base, floor=None):
     """The same request driven by wrk (bench/wrk_predict.py, bench/predict.lua): a C client that leaves the cores to
     the server; latency, CPU per request split by process, and the app against the baseline."""
-    levels = [(s, lv) for s in (app, base) for lv in s.get("wrk_levels", [])]
+    levels = [(s, lv) for s in (app, base, floor) if s for lv in s.get("wrk_levels", [])]
     if not levels:
         return []
     return [
@@ -583,7 +587,7 @@ def cpu_sum_ms(level):
     return level["cpu_ms"] + level["services_cpu_ms"] + level["client_cpu_ms"]
 
 
-def notes(load_before, app, base):
+def notes(load_before, app, base, floor=None):
     out = []
     load = float(load_before.split(",")[0])
     if load > 0.5:
@@ -598,6 +602,13 @@ def notes(load_before, app, base):
             f"of CPU per request in all and the app {fmt(cpu_sum_ms(a), 2)} ms "
             f"({fmt(a['cpu_ms'], 2)} of it in gunicorn: Django, DRF, validation, preprocessing, both models, the "
             f"transaction). 15× the baseline's req/s needs ≤ {fmt(cpu_sum_ms(b) / 15, 2)} ms per request in all."
+        )
+    floor_levels = floor and (floor.get("wrk_levels") or floor["levels"])
+    if floor_levels:
+        out.append(
+            "The floor, the same work and storage without Django's request handling, costs "
+            + ", ".join(f"{fmt(cpu_sum_ms(lv), 2)} ms at {lv['concurrency']}" for lv in floor_levels)
+            + " clients in all. The app can approach it, not pass it: its work, storage and server are all in it."
         )
     out += [
         "Client, gunicorn, PostgreSQL and Redis all run on this machine; every request's CPU (client, server, "
@@ -693,7 +704,7 @@ def run(args, say):
     say(f"Servers: {describe(conf)}")
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
         say("Over HTTP ...")
-        app, base, unshared = measure_servers(args, bodies, levels, server_env, conf["workers"], tmp, say)
+        app, base, floor, unshared = measure_servers(args, bodies, levels, server_env, conf["workers"], tmp, say)
         say("No lost writes ...")
         scenarios = no_lost_writes(
             args.postgres_url, bodies, args.load_requests, 16, conf["workers"], tmp, server_env, say
@@ -715,10 +726,11 @@ def run(args, say):
         "stages": stages,
         "app": app,
         "baseline": base,
+        "floor": floor,
         "unshared": unshared,
         "load": scenarios,
         "goals": goals(app, base, scenarios),
-        "notes": notes(load_before, app, base),
+        "notes": notes(load_before, app, base, floor),
     }
     text = report(ctx)
     say()
@@ -746,7 +758,7 @@ def server_settings(args):
 
 
 def measure_servers(args, bodies, levels, server_env, workers, tmp, say):
-    """(app, baseline, app without TensorFlow preloaded), each served on a fresh database and measured."""
+    """(app, baseline, floor, app without TensorFlow preloaded), each served on a fresh database and measured."""
     with harness.fresh_postgres_database(args.postgres_url, "digits_bench") as url:
         env = harness.production_env(url, harness.free_port(), **server_env)
         app = serve_and_measure(
@@ -762,10 +774,17 @@ def measure_servers(args, bodies, levels, server_env, workers, tmp, say):
         base = serve_and_measure(
             "baseline", env, bodies, levels, lambda c: args.baseline_requests, workers, tmp, say, args.wrk_seconds
         )
+        # The floor: the same work and storage without Django's request handling (a lower bound for the app).
+        env = harness.production_env(
+            url, harness.free_port(), GUNICORN_APP="bench.floor_wsgi:application", **server_env
+        )
+        floor = serve_and_measure(
+            "floor", env, bodies, levels, lambda c: args.requests, workers, tmp, say, args.wrk_seconds
+        )
         # The preload choice, measured: the same app with TensorFlow imported in each worker instead.
         env = harness.production_env(url, harness.free_port(), GUNICORN_PRELOAD_TENSORFLOW="0", **server_env)
         unshared = serve_and_measure("app, TF not preloaded", env, bodies, [], lambda c: 0, workers, tmp, say)
-    return app, base, unshared
+    return app, base, floor, unshared
 
 
 if __name__ == "__main__":
