@@ -34,6 +34,7 @@ def main():
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--renders", type=int, default=training.PEN_RENDERS_PER_EPOCH)
     ap.add_argument("--canvas", type=int, default=10_000)
+    ap.add_argument("--augment", default="{}", help="AugmentConfig fields to change, as JSON")
     ap.add_argument("--styles", default="{}", help="StyleAugment fields to change, as JSON")
     ap.add_argument("--variant", nargs=2, action="append", metavar=("NAME", "JSON"), required=True)
     args = ap.parse_args()
@@ -44,7 +45,11 @@ def main():
         StyleAugment(), **{k: tuple(v) if isinstance(v, list) else v for k, v in json.loads(args.styles).items()}
     )
     print(f"# styles {pen.styles}", flush=True)
-    data = EpochData(x, y, args.seed, AugmentConfig(), None, pen)
+    cfg = dataclasses.replace(
+        AugmentConfig(), **{k: tuple(v) if isinstance(v, list) else v for k, v in json.loads(args.augment).items()}
+    )
+    print(f"# augmentation {cfg}", flush=True)
+    data = EpochData(x, y, args.seed, cfg, None, pen)
     data.prepare(args.epochs)  # forked workers: before TensorFlow starts
     print(f"# {args.epochs} epochs built in {data.seconds:.0f}s", flush=True)
     val = training.pen_validation_set()

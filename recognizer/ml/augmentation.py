@@ -72,6 +72,10 @@ class AugmentConfig:
     restroke_fraction: float = 0.3
     restroke_radius: tuple[int, ...] = (0, 1, 2, 3, 4, 5)
     restroke_weights: tuple[float, ...] = (0.22, 0.24, 0.2, 0.14, 0.1, 0.1)
+    # page redraw: this fraction of each epoch's MNIST digits is instead drawn on a 280x280 page
+    # canvas with a round pen at a random size and place (:func:`canvas_eval.draw_digit`) and put
+    # through the live preprocessing -- what a drawing on the page really goes through
+    redraw_fraction: float = 0.0
 
 
 def _thinning_tables() -> tuple[np.ndarray, np.ndarray]:
@@ -275,6 +279,13 @@ class PenSet:
         return strokes.render_many(items, draw_rngs, self.cfg)
 
 
+def redraw_on_page(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """uint8 (N, 28, 28) digits -> the same digits drawn on the page's canvas, as model inputs."""
+    from recognizer.ml import canvas_eval  # imports this module
+
+    return np.stack([canvas_eval.redrawn_input(digit, rng) for digit in x]) if len(x) else x.copy()
+
+
 # The EpochData a forked worker builds epochs from (inherited, never pickled).
 _WORKER_DATA: EpochData | None = None
 
@@ -308,6 +319,10 @@ class EpochData:
         """(x uint8, y uint8, sample weight float32) for this epoch, shuffled (not cached)."""
         rng = np.random.default_rng([self.seed, epoch])
         xs, ys, ws = [augment(self.x, rng, self.cfg)], [self.y], [np.ones(len(self.y), np.float32)]
+        if self.cfg.redraw_fraction > 0:  # a generator of its own: the rest of the epoch is the same without it
+            redraw_rng = np.random.default_rng([self.seed, epoch, 2000])
+            chosen = np.flatnonzero(redraw_rng.random(len(self.x)) < self.cfg.redraw_fraction)
+            xs[0][chosen] = redraw_on_page(self.x[chosen], redraw_rng)
         if self.extra is not None and len(self.extra.x):
             # staff-labeled drawings are already model inputs: one clean copy, one augmented
             ex = self.extra

@@ -151,6 +151,13 @@ def _to_png(ink: np.ndarray, transparent: bool) -> bytes:
     return buf.getvalue()
 
 
+def redrawn_input(digit: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A uint8 28x28 digit drawn on a canvas the way the set's digits are, then preprocessed: uint8 28x28."""
+    ink, _, _ = draw_digit(digit, rng)
+    png = _to_png(ink, transparent=bool(rng.random() < 0.25))
+    return np.rint(preprocess.to_model_input(png) * 255).astype(np.uint8)
+
+
 def build_canvas_set(count: int = DEFAULT_COUNT, seed: int = DEFAULT_SEED, mnist_dir=None) -> list[CanvasDigit]:
     """``count`` MNIST test digits redrawn on canvases, deterministic in (count, seed)."""
     x, y = datasets.load_mnist("test", mnist_dir)
