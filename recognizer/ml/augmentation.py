@@ -27,10 +27,11 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import ndimage
 
-from recognizer.ml import strokes, styles
+from recognizer.ml import canvas_eval, strokes, styles
 from recognizer.ml.preprocess import EmptyDrawing, normalize_ink
 from recognizer.ml.strokes import StrokeAugment
 from recognizer.ml.styles import StyleAugment
+from recognizer.ml.thinning import thin
 
 GRID = 64  # augmentation canvas: 2x resolution, room for rotation and scale-up
 
@@ -76,51 +77,6 @@ class AugmentConfig:
     # canvas with a round pen at a random size and place (:func:`canvas_eval.draw_digit`) and put
     # through the live preprocessing -- what a drawing on the page really goes through
     redraw_fraction: float = 0.0
-
-
-def _thinning_tables() -> tuple[np.ndarray, np.ndarray]:
-    """Zhang-Suen deletion rules for both sub-iterations, indexed by the 8-neighbour code."""
-    first, second = np.zeros(256, bool), np.zeros(256, bool)
-    for code in range(256):
-        p = [(code >> k) & 1 for k in range(8)]  # P2, P3, ..., P9 (clockwise from north)
-        b = sum(p)
-        a = sum(p[k] == 0 and p[(k + 1) % 8] == 1 for k in range(8))
-        p2, p4, p6, p8 = p[0], p[2], p[4], p[6]
-        ok = 2 <= b <= 6 and a == 1
-        first[code] = ok and p2 * p4 * p6 == 0 and p4 * p6 * p8 == 0
-        second[code] = ok and p2 * p4 * p8 == 0 and p2 * p6 * p8 == 0
-    return first, second
-
-
-_THIN_TABLES = _thinning_tables()
-
-
-def _neighbour_code(img: np.ndarray) -> np.ndarray:
-    """Each pixel's 8 neighbours (0/1) as one byte: bit 0 = north (P2), then clockwise.
-
-    Shifted views of a zero-padded copy, OR-ed: 1.5x faster than an ``ndimage.correlate`` (measured).
-    """
-    p = np.pad(img, ((0, 0), (1, 1), (1, 1)))
-    h, w = img.shape[1:]
-    code = np.zeros_like(img)
-    for bit, (dy, dx) in enumerate([(-1, 0), (-1, 1), (0, 1), (1, 1), (1, 0), (1, -1), (0, -1), (-1, -1)]):
-        code |= p[:, 1 + dy : 1 + dy + h, 1 + dx : 1 + dx + w] << bit
-    return code
-
-
-def thin(masks: np.ndarray) -> np.ndarray:
-    """Zhang-Suen thinning of a stack of boolean images (n, H, W) to one-pixel-wide lines."""
-    img = np.ascontiguousarray(masks, dtype=np.uint8)
-    while True:
-        changed = False
-        for table in _THIN_TABLES:
-            delete = table[_neighbour_code(img)]
-            delete &= img == 1
-            if delete.any():
-                img[delete] = 0
-                changed = True
-        if not changed:
-            return img.astype(bool)
 
 
 def _disc(radius: int) -> np.ndarray:
@@ -281,8 +237,6 @@ class PenSet:
 
 def redraw_on_page(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """uint8 (N, 28, 28) digits -> the same digits drawn on the page's canvas, as model inputs."""
-    from recognizer.ml import canvas_eval  # imports this module
-
     return np.stack([canvas_eval.redrawn_input(digit, rng) for digit in x]) if len(x) else x.copy()
 
 

@@ -22,7 +22,7 @@ from PIL import Image
 from scipy import ndimage
 
 from recognizer.ml import datasets, preprocess
-from recognizer.ml.augmentation import thin
+from recognizer.ml.thinning import thin
 
 CANVAS = 280
 DEFAULT_SEED = 1234
