@@ -337,7 +337,7 @@ def git_commit():
 
 def report(ctx):
     """RESULTS.md: the run, the goals, then one section per measurement."""
-    app, base, floor, unshared = ctx["app"], ctx["baseline"], ctx.get("floor"), ctx["unshared"]
+    app, base, floor, unshared = ctx["app"], ctx["baseline"], ctx["floor"], ctx["unshared"]
     parts = [
         *_report_header(ctx),
         "## Goals",
@@ -375,9 +375,9 @@ def _report_header(ctx):
     ]
 
 
-def _report_http(app, base, floor=None):
+def _report_http(app, base, floor):
     """Latency and throughput per level and their errors; then CPU per request (``_report_cpu``)."""
-    levels = [(s, lv) for s in (app, base, floor) if s for lv in s["levels"]]
+    levels = [(s, lv) for s in (app, base, floor) for lv in s["levels"]]
     return [
         "## Over HTTP: POST /api/predict/ (predict and store) vs the baseline",
         "",
@@ -413,9 +413,9 @@ def _report_http(app, base, floor=None):
     ]
 
 
-def _report_cpu(app, base, floor=None):
+def _report_cpu(app, base, floor):
     """CPU per request and the ceiling it sets, then the app against the baseline."""
-    levels = [(s, lv) for s in (app, base, floor) if s for lv in s["levels"]]
+    levels = [(s, lv) for s in (app, base, floor) for lv in s["levels"]]
     return [
         "CPU per request, measured around each run: the gunicorn processes, PostgreSQL and Redis (all their processes "
         "on this machine), and the client threads. On a saturated machine req/s cannot exceed "
@@ -455,10 +455,10 @@ def _report_cpu(app, base, floor=None):
     ]
 
 
-def _report_wrk(app, base, floor=None):
+def _report_wrk(app, base, floor):
     """The same request driven by wrk (bench/wrk_predict.py, bench/predict.lua): a C client that leaves the cores to
     the server; latency, CPU per request split by process, and the app against the baseline."""
-    levels = [(s, lv) for s in (app, base, floor) if s for lv in s.get("wrk_levels", [])]
+    levels = [(s, lv) for s in (app, base, floor) for lv in s.get("wrk_levels", [])]
     if not levels:
         return []
     return [
@@ -587,7 +587,7 @@ def cpu_sum_ms(level):
     return level["cpu_ms"] + level["services_cpu_ms"] + level["client_cpu_ms"]
 
 
-def notes(load_before, app, base, floor=None):
+def notes(load_before, app, base, floor):
     out = []
     load = float(load_before.split(",")[0])
     if load > 0.5:
@@ -603,7 +603,7 @@ def notes(load_before, app, base, floor=None):
             f"({fmt(a['cpu_ms'], 2)} of it in gunicorn: Django, DRF, validation, preprocessing, both models, the "
             f"transaction). 15× the baseline's req/s needs ≤ {fmt(cpu_sum_ms(b) / 15, 2)} ms per request in all."
         )
-    floor_levels = floor and (floor.get("wrk_levels") or floor["levels"])
+    floor_levels = floor.get("wrk_levels") or floor["levels"]
     if floor_levels:
         out.append(
             "The floor, the same work and storage without Django's request handling, costs "

@@ -73,7 +73,7 @@ def test_epoch_data_redraws_a_fraction_on_the_page_canvas(digits):
     from recognizer.ml import canvas_eval, preprocess
 
     rng = np.random.default_rng(0)
-    one = augmentation.redraw_on_page(x[:1], np.random.default_rng(0))[0]
+    one = canvas_eval.redrawn_inputs(x[:1], np.random.default_rng(0))[0]
     ink, _, _ = canvas_eval.draw_digit(x[0], rng)
     png = canvas_eval._to_png(ink, transparent=bool(rng.random() < 0.25))
     assert np.array_equal(one, np.rint(preprocess.to_model_input(png) * 255).astype(np.uint8))

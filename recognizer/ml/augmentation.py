@@ -74,7 +74,7 @@ class AugmentConfig:
     restroke_radius: tuple[int, ...] = (0, 1, 2, 3, 4, 5)
     restroke_weights: tuple[float, ...] = (0.22, 0.24, 0.2, 0.14, 0.1, 0.1)
     # page redraw: this fraction of each epoch's MNIST digits is instead drawn on a 280x280 page
-    # canvas with a round pen at a random size and place (:func:`canvas_eval.draw_digit`) and put
+    # canvas with a round pen at a random size and place (:func:`canvas_eval.redrawn_inputs`) and put
     # through the live preprocessing -- what a drawing on the page really goes through
     redraw_fraction: float = 0.0
 
@@ -235,11 +235,6 @@ class PenSet:
         return strokes.render_many(items, draw_rngs, self.cfg)
 
 
-def redraw_on_page(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """uint8 (N, 28, 28) digits -> the same digits drawn on the page's canvas, as model inputs."""
-    return np.stack([canvas_eval.redrawn_input(digit, rng) for digit in x]) if len(x) else x.copy()
-
-
 # The EpochData a forked worker builds epochs from (inherited, never pickled).
 _WORKER_DATA: EpochData | None = None
 
@@ -276,7 +271,7 @@ class EpochData:
         if self.cfg.redraw_fraction > 0:  # a generator of its own: the rest of the epoch is the same without it
             redraw_rng = np.random.default_rng([self.seed, epoch, 2000])
             chosen = np.flatnonzero(redraw_rng.random(len(self.x)) < self.cfg.redraw_fraction)
-            xs[0][chosen] = redraw_on_page(self.x[chosen], redraw_rng)
+            xs[0][chosen] = canvas_eval.redrawn_inputs(self.x[chosen], redraw_rng)
         if self.extra is not None and len(self.extra.x):
             # staff-labeled drawings are already model inputs: one clean copy, one augmented
             ex = self.extra

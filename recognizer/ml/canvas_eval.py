@@ -151,11 +151,19 @@ def _to_png(ink: np.ndarray, transparent: bool) -> bytes:
     return buf.getvalue()
 
 
-def redrawn_input(digit: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """A uint8 28x28 digit drawn on a canvas the way the set's digits are, then preprocessed: uint8 28x28."""
-    ink, _, _ = draw_digit(digit, rng)
-    png = _to_png(ink, transparent=bool(rng.random() < 0.25))
-    return np.rint(preprocess.to_model_input(png) * 255).astype(np.uint8)
+def draw_on_canvas(digit: np.ndarray, label: int, rng: np.random.Generator) -> CanvasDigit:
+    """A uint8 28x28 MNIST digit redrawn on a canvas, white or (a quarter of them) transparent, as PNG bytes."""
+    ink, height, pen = draw_digit(digit, rng)
+    transparent = bool(rng.random() < 0.25)
+    return CanvasDigit(_to_png(ink, transparent), label, height, pen, transparent)
+
+
+def redrawn_inputs(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """uint8 (N, 28, 28) digits drawn on canvases as the set's are, then through the live preprocessing: uint8."""
+    out = np.empty_like(x)
+    for i, digit in enumerate(x):
+        out[i] = np.rint(preprocess.to_model_input(draw_on_canvas(digit, -1, rng).png) * 255)
+    return out
 
 
 def build_canvas_set(count: int = DEFAULT_COUNT, seed: int = DEFAULT_SEED, mnist_dir=None) -> list[CanvasDigit]:
@@ -163,12 +171,7 @@ def build_canvas_set(count: int = DEFAULT_COUNT, seed: int = DEFAULT_SEED, mnist
     x, y = datasets.load_mnist("test", mnist_dir)
     rng = np.random.default_rng(seed)
     order = rng.permutation(len(x))[:count]
-    out = []
-    for i in order:
-        ink, height, pen = draw_digit(x[i], rng)
-        transparent = bool(rng.random() < 0.25)
-        out.append(CanvasDigit(_to_png(ink, transparent), int(y[i]), height, pen, transparent))
-    return out
+    return [draw_on_canvas(x[i], int(y[i]), rng) for i in order]
 
 
 @functools.lru_cache(maxsize=4)
