@@ -100,3 +100,8 @@ def test_the_architecture_line_names_the_layers_built():
     )
     assert keras_model.describe(wide) == "conv5x5x32-pool-conv64-conv128-pool-dense256-dropout0.4-dense10 (BatchNorm)"
     assert wide.count_params() > keras_model.build_model().count_params()
+    stem = keras_model.build_model(stem=2)  # the recipe experiment's deeper variant: 3x3 convolutions before pooling
+    assert keras_model.describe(stem) == (
+        "conv5x5x32-conv32-conv32-pool-conv64-conv64-pool-dense128-dropout0.4-dense10 (BatchNorm)"
+    )
+    assert stem.output_shape == (None, 10)
