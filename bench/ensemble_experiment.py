@@ -30,19 +30,17 @@ class EpochsFrom:
         return self.data.get(self.first + epoch)
 
 
-def score(name: str, classify, val, xt, yt, canvas_count: int, **extra) -> dict:
-    val_pred = np.asarray(classify(val["x"]))
-    pen = training.evaluate_predictions(val_pred, val["y"])
-    canvas = canvas_eval.evaluate_canvas({name: classify}, count=canvas_count, naive=False)[name]
-    mnist = training.evaluate_predictions(np.asarray(classify(xt)), yt)
+def score(name: str, probabilities: dict[str, np.ndarray], truth: dict[str, np.ndarray], **extra) -> dict:
+    """One row from (N, 10) probabilities on each set: accuracy as ``manage.py train`` reports it."""
+    found = {key: training.evaluate_predictions(p.argmax(1), truth[key]) for key, p in probabilities.items()}
     return {
         "row": name,
-        "val": round(pen["accuracy"], 2),
-        "val_misses": int((val_pred != val["y"]).sum()),
-        "val_per_class": [round(v, 1) for v in pen["per_class"]],
-        "mnist": round(mnist["accuracy"], 2),
-        "mnist_per_class": [round(v, 2) for v in mnist["per_class"]],
-        "canvas": round(canvas["mnist_preprocessing"], 2),
+        "val": round(found["val"]["accuracy"], 2),
+        "val_misses": int(found["val"]["count"] - np.trace(found["val"]["confusion"])),
+        "val_per_class": [round(v, 1) for v in found["val"]["per_class"]],
+        "mnist": round(found["mnist"]["accuracy"], 2),
+        "mnist_per_class": [round(v, 2) for v in found["mnist"]["per_class"]],
+        "canvas": round(found["canvas"]["accuracy"], 2),
         **extra,
     }
 
@@ -70,34 +68,20 @@ def main():
     print(f"# epochs built in {data.seconds:.0f}s", flush=True)
     val = training.pen_validation_set()
 
-    probabilities = {"val": [], "mnist": [], "canvas": []}
-    canvas_x = canvas_eval.canvas_inputs(args.canvas, canvas_eval.DEFAULT_SEED)["mnist"]
-    for i, (seed, first, epochs) in enumerate(members):
+    canvas = canvas_eval.canvas_inputs(args.canvas, canvas_eval.DEFAULT_SEED)
+    inputs = {"val": val["x"], "mnist": xt, "canvas": canvas["mnist"]}
+    truth = {"val": val["y"], "mnist": yt, "canvas": canvas["y"]}
+    trainer = registry.get(args.model).resolve("trainer")
+    runs = []  # each member's probabilities on each set
+    for seed, first, epochs in members:
         t0 = time.perf_counter()
-        trainer = registry.get(args.model).resolve("trainer")
         result = trainer(data=EpochsFrom(data, first), epochs=epochs, seed=seed, progress=lambda m: None)
         seconds = round(time.perf_counter() - t0)
-        for key, inputs in (("val", val["x"]), ("mnist", xt), ("canvas", canvas_x)):
-            probabilities[key].append(probabilities_of(args.model, result.model, inputs))
-        classify = training.predict_fn(args.model, result.model)
-        print(
-            json.dumps(
-                score(f"member {seed}:{first}:{epochs}", classify, val, xt, yt, args.canvas, train_seconds=seconds)
-            ),
-            flush=True,
-        )
-        if i:
-            # The average over the first i+1 members, looked up by input (each set is scored whole).
-            lookup = {
-                id_: np.mean(probabilities[key], axis=0).argmax(1)
-                for key, id_ in (("val", id(val["x"])), ("mnist", id(xt)), ("canvas", id(canvas_x)))
-            }
-            print(
-                json.dumps(
-                    score(f"average of {i + 1}", lambda a, found=lookup: found[id(a)], val, xt, yt, args.canvas)
-                ),
-                flush=True,
-            )
+        runs.append({key: probabilities_of(args.model, result.model, images) for key, images in inputs.items()})
+        print(json.dumps(score(f"member {seed}:{first}:{epochs}", runs[-1], truth, train_seconds=seconds)), flush=True)
+        if len(runs) > 1:
+            average = {key: np.mean([run[key] for run in runs], axis=0) for key in inputs}
+            print(json.dumps(score(f"average of {len(runs)}", average, truth)), flush=True)
 
 
 if __name__ == "__main__":
