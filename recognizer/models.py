@@ -232,6 +232,16 @@ class Drawing(models.Model):
     def __str__(self):
         return f"Drawing {self.pk}"
 
+    @classmethod
+    def columns_from_answers(cls, answers):
+        """The drawing's columns derived from the models' answers, set once at insert.
+
+        ``answers`` maps a model name to an answer with ``.digit`` and ``.confidence``
+        (``inference.ModelAnswer``). Every insert path builds its drawing with
+        ``Drawing(**Drawing.columns_from_answers(answers), ...)``, so a denormalised column is added here only.
+        """
+        return {"agree": len({int(answers[name].digit) for name in MODEL_NAMES}) == 1}
+
     def prediction_for(self, model_name):
         """The model's prediction, using prefetched rows when present (no extra query)."""
         for prediction in self.predictions.all():
