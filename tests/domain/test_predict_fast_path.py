@@ -27,7 +27,7 @@ from recognizer.ml import preprocess
 from recognizer.models import Drawing
 from tests import api_images as im
 
-APP_JS = Path(__file__).resolve().parent.parent / "static" / "recognizer" / "app.js"
+APP_JS = Path(__file__).resolve().parents[2] / "static" / "recognizer" / "app.js"
 NODE = shutil.which("node")
 
 

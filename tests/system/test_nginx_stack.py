@@ -20,8 +20,8 @@ import pytest
 
 from bench import harness
 
-from . import api_images
-from .nginx_stack import Stack, stack_env
+from tests import api_images
+from tests.nginx_stack import Stack, stack_env
 
 pytestmark = [pytest.mark.slow]
 

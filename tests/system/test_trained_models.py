@@ -15,7 +15,7 @@ from PIL import Image
 from recognizer.ml import canvas_eval, datasets, preprocess, publishing, strokes, styles, training
 from recognizer.ml.datasets import load_mnist
 
-MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
+MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
 # Floors that keep the committed models (keras-5, custom-5) from regressing.  The canvas set checked here is its
 # first 2,000 drawings; the full set's numbers are in the manifest.
 TARGET_MNIST = {"keras": 99.4, "custom": 99.25}

@@ -13,8 +13,8 @@ import pytest
 
 from bench import harness
 
-from .conftest import POSTGRES_URL, require_service
-from .nginx_stack import Stack, stack_env
+from tests.conftest import POSTGRES_URL, require_service
+from tests.nginx_stack import Stack, stack_env
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 

@@ -24,7 +24,7 @@ CHROMIUM_ARGS = [
     "--no-first-run",
     "--disable-quic",
 ]
-OUTPUT_DIR = Path(__file__).resolve().parents[2] / "test-output"
+OUTPUT_DIR = Path(__file__).resolve().parents[3] / "test-output"
 DESKTOP = {"viewport": {"width": 1280, "height": 900}, "device_scale_factor": 1}
 PHONE = {
     "viewport": {"width": 360, "height": 740},

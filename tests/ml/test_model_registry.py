@@ -10,7 +10,7 @@ import pytest
 
 from recognizer.ml import registry
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_names_are_unique_and_every_model_is_described():

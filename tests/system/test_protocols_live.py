@@ -19,7 +19,7 @@ import pytest
 
 from bench import harness
 
-from .conftest import POSTGRES_URL, require_service
+from tests.conftest import POSTGRES_URL, require_service
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
@@ -249,7 +249,7 @@ def test_metrics_refuse_a_request_that_came_through_a_proxy_from_outside(served)
 
 def test_tritonclient_example_in_the_readme_runs(served):
     """The README's example, as written, against this server."""
-    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     block = re.search(r"```python\n *# tritonclient example\n(.*?)\n *```", readme, re.S)
     code = textwrap.dedent(block[1]).replace("127.0.0.1:8000", f"127.0.0.1:{served[0].port}")
     namespace = {"__name__": "readme_example"}

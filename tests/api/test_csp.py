@@ -8,7 +8,7 @@ import pytest
 
 from recognizer import csp
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 TEMPLATES = sorted((ROOT / "templates").rglob("*.html")) + sorted((ROOT / "recognizer").rglob("templates/**/*.html"))
 
 

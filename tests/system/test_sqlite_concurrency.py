@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 THREADS = 8
 RECORDS_PER_THREAD = 15
 FEEDBACK_PER_THREAD = 10

@@ -17,7 +17,7 @@ from django.test import override_settings
 from rest_framework.settings import api_settings
 from rest_framework.test import APIClient
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 PREDICT = "/api/predict/"
 
 pytestmark = pytest.mark.usefixtures("fresh_cache")

@@ -22,7 +22,7 @@ from rest_framework.test import APIClient
 from bench.harness import free_port
 from recognizer.api import throttling
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def closed_redis():
