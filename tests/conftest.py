@@ -37,6 +37,36 @@ def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix):
         test["NAME"] = f"test_{db['NAME']}_{os.getpid()}"
 
 
+def read_only(array):
+    """A view of ``array`` that cannot be written through (the array itself is left as it was)."""
+    view = array.view()
+    view.flags.writeable = False
+    return view
+
+
+@pytest.fixture(scope="session")
+def mnist_test():
+    """MNIST's 10,000 labeled test digits, ``(x uint8 (N, 28, 28), y uint8 (N,))``, read once for the whole run.
+
+    Shared by every module that needs real labeled digits, so read-only: copy before changing.
+    """
+    from recognizer.ml import datasets  # wherever MNIST is: ../shared, the Keras cache, a download
+
+    x, y = datasets.load_mnist("test")
+    return read_only(x), read_only(y)
+
+
+@pytest.fixture(scope="session")
+def pen_digits():
+    """The UNIPEN pen digits in the repo (labeled strokes, with their writers), read once for the whole run.
+
+    A tuple, shared by every module that draws real pen digits: nobody can add or drop one.
+    """
+    from recognizer.ml import datasets
+
+    return tuple(datasets.load_unipen())
+
+
 @pytest.fixture
 def postgres_url():
     require_service("PostgreSQL", 5432)

@@ -184,11 +184,6 @@ def test_not_found_names_every_place(nowhere, serve, monkeypatch):
 # UNIPEN
 
 
-@pytest.fixture(scope="module")
-def pen_digits():
-    return datasets.load_unipen()
-
-
 def test_unipen_copy_in_the_repo(pen_digits):
     assert datasets.unipen_path() == Path(datasets.REPO_ROOT) / "data" / "unipen" / "train-strokes.jsonl.gz"
     assert (

@@ -10,12 +10,11 @@ import pytest
 
 from recognizer import inference
 from recognizer.ml import publishing
-from recognizer.ml.datasets import load_mnist
 
 
 @pytest.fixture(scope="module")
-def digits():
-    x, y = load_mnist("test")
+def digits(mnist_test):
+    x, y = mnist_test
     return x[:20].astype(np.float32) / 255, y[:20]
 
 

@@ -6,17 +6,12 @@ import struct
 import numpy as np
 import pytest
 
-from recognizer.ml import datasets, mnist
+from recognizer.ml import mnist
 from recognizer.ml.mnist import MnistError
 
 
-@pytest.fixture(scope="module")
-def test_split():
-    return datasets.load_mnist("test")  # wherever MNIST is (../shared, the Keras cache, a download)
-
-
-def test_load_test_split(test_split):
-    x, y = test_split
+def test_load_test_split(mnist_test):
+    x, y = mnist_test
     assert x.shape == (10_000, 28, 28) and x.dtype == np.uint8
     assert y.shape == (10_000,) and y.dtype == np.uint8
     # label counts published with the data set
@@ -24,8 +19,8 @@ def test_load_test_split(test_split):
     assert x.max() == 255
 
 
-def test_load_from_env_dir(monkeypatch, tmp_path, test_split):
-    x, y = test_split
+def test_load_from_env_dir(monkeypatch, tmp_path, mnist_test):
+    x, y = mnist_test
     mnist.write_idx_images(tmp_path / "t10k-images-idx3-ubyte", x)  # plain, not gzipped
     mnist.write_idx_labels(tmp_path / "t10k-labels-idx1-ubyte.gz", y)
     monkeypatch.setenv("MNIST_DIR", str(tmp_path))

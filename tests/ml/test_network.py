@@ -87,20 +87,6 @@ def test_softmax_cross_entropy():
     assert np.allclose(grad.sum(axis=1), 0)
 
 
-def test_learns_a_small_subset():
-    from recognizer.ml.datasets import load_mnist
-
-    x, y = load_mnist("test")
-    x, y = x[:512], y[:512]
-    net = N.Network(filters=8, hidden=64, seed=0)
-    first = net.train_batch(x[:128], y[:128], 2e-3)
-    for _ in range(4):
-        for b in range(0, 512, 128):
-            last = net.train_batch(x[b : b + 128], y[b : b + 128], 2e-3)
-    assert last < first * 0.5
-    assert (net.predict(x) == y).mean() > 0.8
-
-
 def test_save_load_roundtrip(tmp_path):
     net = N.Network(filters=4, hidden=16, seed=3)
     x = np.random.default_rng(0).random((5, 28, 28)).astype(np.float32)

@@ -224,10 +224,8 @@ def test_version_string():
     assert P.PREPROCESS_VERSION == "mnist-com-v1"
 
 
-def test_mnist_digit_survives_round_trip():
-    from recognizer.ml.datasets import load_mnist
-
-    x, _ = load_mnist("test")
+def test_mnist_digit_survives_round_trip(mnist_test):
+    x, _ = mnist_test
     digit = x[0]
     canvas = Image.new("L", (280, 280), 255)
     big = Image.fromarray(255 - digit).resize((280, 280), Image.Resampling.BILINEAR)

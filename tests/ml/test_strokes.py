@@ -6,15 +6,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from recognizer.ml import datasets, preprocess, strokes
+from recognizer.ml import preprocess, strokes
 
 # A "7" with a bar, as two strokes, in the UNIPEN 1000-unit box (y grows down).
 SEVEN = [[[100, 0], [900, 0], [350, 1000]], [[300, 500], [750, 500]]]
-
-
-@pytest.fixture(scope="module")
-def pen_digits():
-    return datasets.load_unipen()
 
 
 def ink_mask(img: Image.Image) -> np.ndarray:

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from recognizer.ml import augmentation, datasets, styles
+from recognizer.ml import augmentation, styles
 from recognizer.ml.strokes import bounds
 
 # Screen orientation (y grows down), the UNIPEN 1000-unit box.
@@ -85,9 +85,8 @@ def test_styles_keep_the_digit_in_its_box_give_or_take_the_slash():
 
 
 @pytest.fixture(scope="module")
-def real_digits():
-    digits = datasets.load_unipen()
-    return digits[::10]  # ~690 digits, every class
+def real_digits(pen_digits):
+    return pen_digits[::10]  # ~690 digits, every class
 
 
 def test_pen_set_renders_styles_on_real_digits_reproducibly(real_digits):

@@ -18,8 +18,8 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture(scope="module")
-def digits():
-    x, y = datasets.load_mnist("test")
+def digits(mnist_test):
+    x, y = mnist_test
     return x[:12], y[:12]
 
 
@@ -85,8 +85,8 @@ def test_image_folder_by_folder_and_by_name(digits, tmp_path):
     assert importing.label_from_path(tmp_path / "2024_scan.png", tmp_path) is None
 
 
-def test_strokes_jsonl_drawn_like_the_page(tmp_path):
-    pen = datasets.load_unipen()
+def test_strokes_jsonl_drawn_like_the_page(tmp_path, pen_digits):
+    pen = pen_digits
     held = datasets.validation_writers(pen)
     chosen = [d for d in pen if d.writer in held][:2] + [d for d in pen if d.writer not in held][:3]
     path = tmp_path / "pen.jsonl.gz"

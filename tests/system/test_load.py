@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 
 from bench import harness
-
 from tests.conftest import POSTGRES_URL, require_service
 from tests.nginx_stack import Stack, stack_env
 

@@ -19,7 +19,6 @@ from pathlib import Path
 import pytest
 
 from bench import harness
-
 from tests import api_images
 from tests.nginx_stack import Stack, stack_env
 

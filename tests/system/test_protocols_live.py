@@ -18,7 +18,6 @@ import psycopg
 import pytest
 
 from bench import harness
-
 from tests.conftest import POSTGRES_URL, require_service
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
@@ -33,10 +32,8 @@ def drawings():
 
 
 @pytest.fixture(scope="module")
-def mnist_inputs():
-    from recognizer.ml.datasets import load_mnist  # wherever MNIST is: ../shared, the Keras cache, a download
-
-    images, labels = load_mnist("test")
+def mnist_inputs(mnist_test):
+    images, labels = mnist_test
     return (images[:48].astype(np.float32) / 255.0), [int(y) for y in labels[:48]]
 
 

@@ -64,10 +64,10 @@ def test_unknown_split_is_refused():
 
 
 @pytest.fixture
-def tiny_mnist(monkeypatch):
+def tiny_mnist(monkeypatch, mnist_test):
     """Train and evaluate on the first 600 training and 200 test digits of MNIST: seconds, not minutes."""
     x, y = datasets.load_mnist("train")
-    xt, yt = datasets.load_mnist("test")
+    xt, yt = mnist_test
     monkeypatch.setattr(training, "load_data", lambda mnist_dir=None: (x[:600], y[:600], xt[:200], yt[:200]))
     return xt[200:260], yt[200:260]  # digits the tiny run never sees: the labeled drawings
 

@@ -13,7 +13,6 @@ import pytest
 from PIL import Image
 
 from recognizer.ml import canvas_eval, datasets, preprocess, publishing, strokes, styles, training
-from recognizer.ml.datasets import load_mnist
 
 MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
 # Floors that keep the committed models (keras-5, custom-5) from regressing.  The canvas set checked here is its
@@ -45,11 +44,6 @@ def predictors():
     return {
         name: publishing.predict_fn(name, publishing.load_published(MODELS_DIR, name)) for name in ("keras", "custom")
     }
-
-
-@pytest.fixture(scope="module")
-def mnist_test():
-    return load_mnist("test")
 
 
 def test_manifest_describes_the_files(manifest):
@@ -103,9 +97,9 @@ def test_unipen_validation_writers(name, manifest, predictors):
 STYLE_FLOOR = {"keras": 93.0, "custom": 90.0}
 
 
-def test_models_read_the_styles_on_writers_they_never_saw(predictors):
+def test_models_read_the_styles_on_writers_they_never_saw(predictors, pen_digits):
     """The validation writers' own 1s given a European up-stroke, 0s a slash and 7s a bar, drawn like the page."""
-    _, held_out = datasets.split_writers(datasets.load_unipen())
+    _, held_out = datasets.split_writers(pen_digits)
     rng = np.random.default_rng(0)
     styled = {
         1: [

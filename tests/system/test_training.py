@@ -6,12 +6,13 @@ import numpy as np
 import pytest
 
 from recognizer.ml import augmentation, publishing, training
+from recognizer.ml import network as N
 from recognizer.ml.datasets import load_mnist
 
 
 @pytest.fixture(scope="module")
-def digits():
-    x, y = load_mnist("test")
+def digits(mnist_test):
+    x, y = mnist_test
     return x[:300], y[:300]
 
 
@@ -112,11 +113,9 @@ def test_train_and_publish_tiny_custom(digits, tmp_path):
     assert np.array_equal(net.predict(x[:20]), result.model.predict(x[:20]))
 
 
-def test_epoch_data_draws_pen_digits_afresh_each_epoch(digits):
-    from recognizer.ml import datasets
-
+def test_epoch_data_draws_pen_digits_afresh_each_epoch(digits, pen_digits):
     x, y = digits
-    pen_digits = datasets.load_unipen()[:30]
+    pen_digits = pen_digits[:30]
     pen = augmentation.PenSet([d.strokes for d in pen_digits], [d.label for d in pen_digits], 2, weight=1.5)
     data = augmentation.EpochData(x[:50], y[:50], seed=1, pen=pen)
     xe, ye, we = data.get(0)
@@ -130,11 +129,9 @@ def test_epoch_data_draws_pen_digits_afresh_each_epoch(digits):
         augmentation.PenSet([d.strokes for d in pen_digits], [1, 2])
 
 
-def test_prepare_on_processes_builds_the_same_epochs(digits):
-    from recognizer.ml import datasets
-
+def test_prepare_on_processes_builds_the_same_epochs(digits, pen_digits):
     x, y = digits
-    pen_digits = datasets.load_unipen()[:20]
+    pen_digits = pen_digits[:20]
     pen = augmentation.PenSet([d.strokes for d in pen_digits], [d.label for d in pen_digits], 1)
     parallel = augmentation.EpochData(x[:40], y[:40], seed=3, pen=pen)
     parallel.prepare(3, workers=2)
@@ -145,11 +142,11 @@ def test_prepare_on_processes_builds_the_same_epochs(digits):
             assert np.array_equal(a, b)
 
 
-def test_pen_validation_is_by_held_out_writers_and_reports_sites():
+def test_pen_validation_is_by_held_out_writers_and_reports_sites(pen_digits):
     from recognizer.ml import datasets
 
     val = training.pen_validation_set()
-    _, held = datasets.split_writers(datasets.load_unipen())
+    _, held = datasets.split_writers(pen_digits)
     assert len(val["y"]) == len(held) and set(val["writer"].tolist()) == {d.writer for d in held}
     assert not set(val["writer"].tolist()) & {d.writer for d in training.pen_training_set_digits()}
     res = training.evaluate_pen({"truth": lambda x: val["y"], "sevens": lambda x: np.full(len(x), 7)})
@@ -218,3 +215,16 @@ def test_train_models_trains_both_at_once_and_publishes_both(monkeypatch, tmp_pa
         model = publishing.load_published(tmp_path, name)
         pred = publishing.predict_fn(name, model)(xt[:300])
         assert np.mean(pred == yt[:300]) > 0.5  # one epoch on 600 digits already reads most of them
+
+
+def test_network_learns_a_small_subset(mnist_test):
+    """The numpy network (recognizer.ml.network) learns: four passes over 512 digits halve the loss."""
+    x, y = mnist_test
+    x, y = x[:512], y[:512]
+    net = N.Network(filters=8, hidden=64, seed=0)
+    first = net.train_batch(x[:128], y[:128], 2e-3)
+    for _ in range(4):
+        for b in range(0, 512, 128):
+            last = net.train_batch(x[b : b + 128], y[b : b + 128], 2e-3)
+    assert last < first * 0.5
+    assert (net.predict(x) == y).mean() > 0.8
