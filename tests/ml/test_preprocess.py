@@ -1,5 +1,6 @@
 """recognizer.ml.preprocess: image bytes -> the MNIST-style 28x28 model input."""
 
+import hashlib
 import io
 import struct
 import zlib
@@ -272,80 +273,14 @@ def test_input_png_falls_back_to_pillows_plugin_without_its_encoder(monkeypatch)
         assert P.input_to_png(x) == pillow_png(x)
 
 
-# grey_to_ink and normalize_ink as they were before issue 17's shortcuts (the histogram of the decoded image, the
-# column scan only within the rows that have ink): the references the faster code must match bit for bit.
-def reference_grey_to_ink(grey):
-    import math
-
-    grey = np.ascontiguousarray(grey, dtype=np.uint8)
-    n = grey.size
-    counts = np.asarray(Image.fromarray(grey, "L").histogram())
-    cdf = np.cumsum(counts)
-    if np.searchsorted(cdf, n / 2) < 128:
-        grey = 255 - grey
-        cdf = np.cumsum(counts[::-1])
-    background = int(np.searchsorted(cdf, 0.90 * n))
-    ink_level = int(np.searchsorted(cdf, max(1.0, 0.001 * n)))
-    contrast = background - ink_level
-    if contrast < P.MIN_CONTRAST:
-        raise P.EmptyDrawing()
-    threshold = background - P.NOISE_FLOOR * contrast
-    mask = grey < math.ceil(threshold)
-    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
-    if rows.size == 0:
-        raise P.EmptyDrawing()
-    top, bottom, left, right = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
-    crop = grey[top:bottom, left:right].astype(np.float32)
-    ink = (threshold - crop) * np.float32(1.0 / ((1.0 - P.NOISE_FLOOR) * contrast))
-    np.clip(ink, 0.0, 1.0, out=ink)
-    height, width = grey.shape
-    if float(ink.sum()) < max(4.0, 1e-4 * n) or max(bottom - top, right - left) < max(2.0, 0.015 * max(height, width)):
-        raise P.EmptyDrawing()
-    return ink
-
-
-def reference_normalize_ink(ink):
-    ink = np.asarray(ink, dtype=np.float32)
-    mask = ink > P.BBOX_THRESHOLD
-    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
-    if rows.size == 0:
-        raise P.EmptyDrawing()
-    crop = ink[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
-    h, w = crop.shape
-    scale = P.BOX / max(h, w)
-    new_h, new_w = max(1, round(h * scale)), max(1, round(w * scale))
-    if (new_h, new_w) != (h, w):
-        resample = Image.Resampling.BOX if scale < 1 else Image.Resampling.BILINEAR
-        crop = np.asarray(Image.fromarray(crop, "F").resize((new_w, new_h), resample), dtype=np.float32)
-    peak = float(crop.max())
-    if peak <= 0:
-        raise P.EmptyDrawing()
-    crop = np.clip(crop * np.float32(1.0 / peak), 0.0, 1.0)
-    total = float(crop.sum())
-    cy = float(crop.sum(axis=1) @ np.arange(new_h, dtype=np.float32)) / total
-    cx = float(crop.sum(axis=0) @ np.arange(new_w, dtype=np.float32)) / total
-    top, left = int(round(P.CENTRE - cy)), int(round(P.CENTRE - cx))
-    out = np.zeros((P.SIZE, P.SIZE), dtype=np.float32)
-    y0, x0 = max(top, 0), max(left, 0)
-    y1, x1 = min(top + new_h, P.SIZE), min(left + new_w, P.SIZE)
-    out[y0:y1, x0:x1] = crop[y0 - top : y1 - top, x0 - left : x1 - left]
-    return out
-
-
-def reference_model_input(data):
-    img = P.decode_image(data)
-    return reference_normalize_ink(reference_grey_to_ink(np.asarray(img, dtype=np.uint8)))
-
-
-def same_or_same_error(f, g, x):
+def outcome(f, x):
+    """``f(x)`` in a line: its shape and the first 16 hex digits of the sha256 of its bytes, or the error it raises."""
     try:
-        expected = f(x)
+        got = f(x)
     except P.ImageError as e:
-        with pytest.raises(type(e)):
-            g(x)
-        return
-    got = g(x)
-    assert got.dtype == expected.dtype and got.shape == expected.shape and got.tobytes() == expected.tobytes()
+        return type(e).__name__
+    assert got.dtype == np.float32 and got.ndim == 2
+    return f"{got.shape[0]}x{got.shape[1]} " + hashlib.sha256(got.tobytes()).hexdigest()[:16]
 
 
 def preprocess_images():
@@ -365,12 +300,45 @@ def preprocess_images():
     return images
 
 
+# What grey_to_ink and normalize_ink gave before issue 17's shortcuts (the histogram of the decoded image, the column
+# scan only within the rows that have ink), recorded from that code; the faster code matches it bit for bit.
+# Per image: to_model_input(image), grey_to_ink(grey), grey_to_ink(grey.T) (not C-ordered).
+PREPROCESSED = [
+    ("28x28 90b4bd8eaacdf652", "202x142 bccba298dcfedd0a", "142x202 ea0fe935c9613b98"),
+    ("28x28 f688ded8787c2fda", "212x150 eef1ed5530c5f7f7", "150x212 8fd662826f21c15a"),
+    ("28x28 53d960125663ac93", "241x172 6e73b99326183b73", "172x241 016a308d9fbed6dc"),
+    ("28x28 f72b0a270d77d1cf", "221x13 0cdf7cfc43dce1e8", "13x221 dc8f8f80e199d32e"),
+    ("28x28 31a66004dfc24968", "221x28 584c0bb6b476c602", "28x221 561c3f6bd09e3765"),
+    ("28x28 811f06364c194564", "223x70 c2eb9668f1438e54", "70x223 555242a323a0f44b"),
+    ("28x28 f688ded8787c2fda", "212x150 eef1ed5530c5f7f7", "150x212 8fd662826f21c15a"),  # white on black
+    ("28x28 04d367b0beedaa0b", "170x26 1b17a47248171294", "26x170 ab3515eb1c07cd1d"),
+    ("28x28 7d8eb91b836d28f8", "18x16 7c87648cfdc8d9aa", "16x18 0e7b66224509ab80"),
+    ("28x28 394b96c8f900b1e5", "280x280 e5b0cea236438e57", "280x280 7e0c7fe2e5fd1a71"),
+    ("28x28 f688ded8787c2fda", "212x150 eef1ed5530c5f7f7", "150x212 8fd662826f21c15a"),  # transparent
+    ("28x28 3169e21c4e9d6269", "212x150 3c1177c461d8ba1c", "150x212 e39c7b348286b1ac"),
+    ("28x28 8d9d2edb261e421a", "280x280 bee1e8d79390b397", "280x280 31690d1eaf0e0f0e"),
+    ("EmptyDrawing", "EmptyDrawing", "EmptyDrawing"),
+    ("28x28 5cae554ae48a79b4", "64x64 edb4238a268195fb", "64x64 7635336b46c5b8a7"),
+]
+NORMALIZED = [
+    "28x28 f40b713e59f27507",
+    "28x28 5cf4e33aa57be376",
+    "28x28 6cf02c0b8d979713",
+    "28x28 a4826a9fc035bc15",
+    "28x28 d798f3d4f1044fe8",
+    "28x28 2cfbff43de320934",
+    "28x28 5e973b37251eaa45",
+    "EmptyDrawing",
+    "EmptyDrawing",
+]
+
+
 def test_preprocessing_is_bit_for_bit_what_it_was():
+    got = []
     for data in preprocess_images():
-        same_or_same_error(reference_model_input, P.to_model_input, data)
         grey = np.asarray(P.decode_image(data), dtype=np.uint8)
-        same_or_same_error(reference_grey_to_ink, P.grey_to_ink, grey)
-        same_or_same_error(reference_grey_to_ink, P.grey_to_ink, grey.T)  # not C-ordered
+        got.append((outcome(P.to_model_input, data), outcome(P.grey_to_ink, grey), outcome(P.grey_to_ink, grey.T)))
+    assert got == PREPROCESSED
 
 
 def test_normalize_ink_is_bit_for_bit_what_it_was():
@@ -380,5 +348,4 @@ def test_normalize_ink_is_bit_for_bit_what_it_was():
     edge = np.zeros((50, 50), np.float32)
     edge[10, 3], edge[40, 45], edge[20, 20] = 0.021, 0.02, 0.5  # one just above the bounding-box threshold, one at it
     inks += [edge, np.zeros((10, 10), np.float32), np.full((10, 10), 0.02, np.float32)]
-    for ink in inks:
-        same_or_same_error(reference_normalize_ink, P.normalize_ink, ink)
+    assert [outcome(P.normalize_ink, ink) for ink in inks] == NORMALIZED
