@@ -18,7 +18,7 @@ from rest_framework.response import Response
 from recognizer import limits
 from recognizer.api import batching
 from recognizer.api.serializers import ApiError
-from recognizer.api.v2 import MODEL_PARAMETER, model_or_404, model_version
+from recognizer.api.v2 import MODEL_PARAMETER, model_or_404, model_version, not_blank
 from recognizer.models import Drawing
 
 INPUT_NAMES = ("image", "input", "images", "inputs")
@@ -96,6 +96,10 @@ class ModelStatusView(TFServingView):
 
 
 class PredictView(TFServingView):
+    def initial(self, request, *args, **kwargs):
+        check_encoding(request)  # before the body is read: a gzip body is refused as v2 refuses it (415)
+        super().initial(request, *args, **kwargs)
+
     @extend_schema(
         operation_id="tfserving_predict",
         request={"application/json": PredictRequest},
@@ -117,6 +121,13 @@ class PredictView(TFServingView):
         items = [item(value, i, where) for i, value in enumerate(rows)]
         drawings, _ = batching.predict_and_store(items, source=Drawing.Source.TFSERVING)
         return Response({key: [d.prediction_for(name).probabilities for d in drawings]})
+
+
+def check_encoding(request):
+    """A compressed body (``Content-Encoding: gzip``...) is refused with 415, as v2 refuses it: it used to be read as
+    JSON and answered with a misleading 400."""
+    if request.headers.get("Content-Encoding", "identity").strip().lower() not in ("", "identity"):
+        raise ApiError("unsupported_encoding", "Compressed requests are not supported.", 415)
 
 
 def instances_of(body):
@@ -148,5 +159,5 @@ def item(value, index, where):
             raise batching.BadItem(index, "invalid", 'an image is {"b64": "<base64 bytes>"}', where=where)
         return batching.image_item(value["b64"], index, where)
     if isinstance(value, list):
-        return batching.array_item(value, index, where)
+        return not_blank(batching.array_item(value, index, where), index, where)
     raise batching.BadItem(index, "invalid", 'expected 28×28 numbers or {"b64": ...}', where=where)

@@ -13,6 +13,7 @@ asked. Errors are the protocol's ``{"error": "<message>"}``.
 """
 
 import json
+import math
 
 import numpy as np
 from django.http import HttpResponse
@@ -269,7 +270,37 @@ def split_body(body, header_length):
         raise ApiError("invalid_json", f"The inference request is not valid JSON: {exc.detail}") from None
     if not isinstance(infer, dict):
         raise ApiError("invalid_request", "The inference request must be a JSON object.")
+    check_request_id(infer)
     return infer, binary
+
+
+def check_request_id(infer):
+    """The request's ``id`` is echoed in the answer, so it is checked before anything is stored: a string (or absent)
+    that can be written as UTF-8. A lone surrogate (``"\\ud800"``, valid JSON) cannot: it used to be stored first and
+    then answered with a 500, so every retry stored another drawing (v2 has no Idempotency-Key)."""
+    request_id = infer.get("id")
+    if request_id is None:
+        return
+    if not isinstance(request_id, str):
+        raise ApiError("invalid_request", "id must be a string.")
+    if not encodable(request_id):
+        raise ApiError("invalid_request", "id must be valid Unicode text (it holds a lone surrogate).")
+
+
+def encodable(text):
+    """True when ``text`` can be written as UTF-8 (no lone surrogates)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def shown(value, limit=40):
+    """A client's value as it may be quoted in an error message: ASCII only (a lone surrogate or any other character
+    is escaped, so the answer can always be encoded) and at most ``limit`` characters."""
+    text = ascii(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def one_input(infer):
@@ -278,24 +309,31 @@ def one_input(infer):
         raise ApiError("invalid_request", "Send exactly one input: 'image' (BYTES) or 'input' (FP32).")
     spec = inputs[0]
     name = spec.get("name")
-    if name not in INPUTS:
+    if not isinstance(name, str) or name not in INPUTS:
         raise ApiError(
-            "invalid_request", f"Unknown input {name!r}; inputs: 'image' (BYTES [N]), 'input' (FP32 [N,28,28])."
+            "invalid_request", f"Unknown input {shown(name)}; inputs: 'image' (BYTES [N]), 'input' (FP32 [N,28,28])."
         )
     if spec.get("datatype") != INPUTS[name][0]:
-        raise ApiError("invalid_request", f"Input '{name}' must be {INPUTS[name][0]}, got {spec.get('datatype')!r}.")
+        raise ApiError(
+            "invalid_request", f"Input '{name}' must be {INPUTS[name][0]}, got {shown(spec.get('datatype'))}."
+        )
     shape = spec.get("shape")
     if not isinstance(shape, list) or not shape or not all(type(d) is int and 0 <= d < 2**31 for d in shape):
         raise ApiError("invalid_request", f"Input '{name}': shape must be a list of non-negative integers.")
-    if name == "image" and int(np.prod(shape)) != shape[0]:
-        raise ApiError("invalid_request", f"Input 'image' must have shape [N] (or [N, 1]), got {shape}.")
-    if name == "input" and (len(shape) < 2 or int(np.prod(shape[1:])) != 28 * 28):
-        raise ApiError("invalid_request", f"Input 'input' must have shape [N, 28, 28], got {shape}.")
+    # math.prod: exact Python integers. numpy's int64 product wraps silently, so a shape such as
+    # [1, 16, 49, 5, 5581, 8681, 49477, 384773] (3.6e21 elements) passed as 784.
+    if name == "image" and math.prod(shape) != shape[0]:
+        raise ApiError("invalid_request", f"Input 'image' must have shape [N] (or [N, 1]), got {shown(shape, 80)}.")
+    if name == "input" and (len(shape) < 2 or math.prod(shape[1:]) != 28 * 28):
+        raise ApiError("invalid_request", f"Input 'input' must have shape [N, 28, 28], got {shown(shape, 80)}.")
     parameters = spec.get("parameters") or {}
     if not isinstance(parameters, dict):
         raise ApiError("invalid_request", f"Input '{name}': parameters must be an object.")
-    if "binary_data_size" not in parameters and not isinstance(spec.get("data"), list):
+    size = parameters.get("binary_data_size")
+    if size is None and not isinstance(spec.get("data"), list):  # absent, or null
         raise ApiError("invalid_request", f"Input '{name}': send its data (or binary_data_size with the binary part).")
+    if size is not None and type(size) is not int:
+        raise ApiError("invalid_request", f"Input '{name}': binary_data_size must be an integer.")
     return spec
 
 
@@ -331,7 +369,17 @@ def decode_input(spec, binary):
             raise ApiError("invalid_request", f"Input 'input': data must be {n}×28×28 numbers.") from None
     if name == "image":
         return [batching.image_item(v, i, where) for i, v in enumerate(values)]
-    return [batching.array_item(v, i, where) for i, v in enumerate(values)]
+    return [not_blank(batching.array_item(v, i, where), i, where) for i, v in enumerate(values)]
+
+
+def not_blank(item, index, where):
+    """A tensor with no ink once stored (every value rounds to 0 in its 8-bit input) is refused as a blank canvas is:
+    422 ``empty_drawing``, the whole request, nothing stored. Used by v2 and TF Serving."""
+    if not np.any(item["model_input"]):
+        raise batching.BadItem(
+            index, "empty_drawing", "nothing drawn (every value is 0.0)", status.HTTP_422_UNPROCESSABLE_ENTITY, where
+        )
+    return item
 
 
 def flatten(data):
@@ -380,7 +428,7 @@ def requested_outputs(infer):
         raise ApiError("invalid_request", "outputs must be a list.")
     wanted = []
     for out in outputs:
-        if not isinstance(out, dict) or out.get("name") not in OUTPUTS:
+        if not isinstance(out, dict) or not isinstance(out.get("name"), str) or out["name"] not in OUTPUTS:
             raise ApiError("invalid_request", f"Unknown output; outputs: {', '.join(OUTPUTS)}.")
         params = out.get("parameters") or {}
         wanted.append(
