@@ -1,18 +1,24 @@
 """Admin for drawings: review what people drew, label it, and reach the queue and the dashboard.
 
-The changelist never loads image bytes or prediction rows per drawing: digits and confidences come in as
-subquery annotations and thumbnails are separate, cacheable image requests (``review.image_view``).
+The changelist never loads image bytes or prediction rows: each model's digit and confidence are columns of the
+drawing (set at insert, ``Drawing.columns_from_answers``), the filters read those columns' indexes, a page is
+found by its ids first (``DrawingPaginator``) and the unfiltered count of a big table is PostgreSQL's estimate.
+Thumbnails are separate, cacheable image requests (``review.image_view``).
 """
+
+from functools import cached_property
 
 from django import forms
 from django.contrib import admin, messages
 from django.core.cache import cache
-from django.db.models import Exists, OuterRef, Subquery
+from django.core.paginator import Paginator
+from django.db import connections
+from django.db.models import Exists, OuterRef
+from django.template.response import TemplateResponse
 from django.urls import reverse
-from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
-from recognizer.models import DIGITS, MODEL_NAMES, Drawing, Prediction
+from recognizer.models import DIGITS, MODEL_NAMES, Drawing, Prediction, band_q
 from recognizer.staff import accuracy
 from recognizer.staff.admin_export import export_selected
 from recognizer.staff.review import ReviewAdminMixin
@@ -62,13 +68,7 @@ def predicted_digit_filter(model_name):
 
         def queryset(self, request, queryset):
             if self.value() in {str(d) for d in DIGITS}:
-                return queryset.filter(
-                    Exists(
-                        Prediction.objects.filter(
-                            drawing=OuterRef("pk"), model_name=model_name, digit=int(self.value())
-                        )
-                    )
-                )
+                return queryset.filter(**{f"{model_name}_digit": int(self.value())})  # drawing_<model>_digit_idx
             return queryset
 
     PredictedDigitFilter.__name__ = f"{model_name.title()}DigitFilter"
@@ -112,12 +112,7 @@ class ConfidenceBandFilter(admin.SimpleListFilter):
     def queryset(self, request, queryset):
         if self.value() not in {str(i) for i in range(len(accuracy.BANDS))}:
             return queryset
-        index = int(self.value())
-        low, _ = accuracy.BANDS[index]
-        # lowest confidence in the band <=> some prediction in the band and none below it
-        in_band = Prediction.objects.filter(accuracy.band_q(index), drawing=OuterRef("pk"))
-        below = Prediction.objects.filter(drawing=OuterRef("pk"), confidence__lt=low)
-        return queryset.filter(Exists(in_band)).exclude(Exists(below))
+        return queryset.filter(band_q(int(self.value()), "lowest_confidence"))  # drawing_lowest_conf_idx
 
 
 # --- the detail form --------------------------------------------------------------------------------------
@@ -138,17 +133,43 @@ class DrawingForm(forms.ModelForm):
 
 
 # --- bulk actions -----------------------------------------------------------------------------------------
+# Through ``Drawing.label_many``, as every label write: another staff member's label is kept unless the person
+# confirms, on a page listing those drawings, that they mean to replace it (the queue's rule).
+
+OVERRIDE_CHUNK = 1000  # drawings labeled per transaction
+
+
+def _label_selected(modeladmin, request, queryset, digit, done):
+    override = request.POST.get("override") == "1"
+    pks = list(queryset.order_by().values_list("pk", flat=True))
+    written, refused = [], []
+    for start in range(0, len(pks), OVERRIDE_CHUNK):
+        w, r = Drawing.label_many(pks[start : start + OVERRIDE_CHUNK], digit, by=request.user, override=override)
+        written += w
+        refused += r
+    if written or not refused:
+        modeladmin.message_user(request, done(len(written)), messages.SUCCESS)
+    if not refused:
+        return None
+    context = {
+        **modeladmin.admin_site.each_context(request),
+        "title": "Replace other staff members' labels?",
+        "opts": modeladmin.model._meta,
+        "action": request.POST.get("action"),
+        "digit": digit,
+        "conflicts": Drawing.objects.filter(pk__in=refused[:100])
+        .select_related("labeled_by")
+        .only("pk", "label", "labeled_by__username", "labeled_at"),
+        "refused": len(refused),
+        "ids": refused,
+        "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+    }
+    return TemplateResponse(request, "admin/recognizer/drawing/confirm_override.html", context)
 
 
 def set_label_action(digit):
     def action(modeladmin, request, queryset):
-        count = Drawing.objects.filter(pk__in=queryset.values("pk")).update(
-            label=digit,
-            label_source=Drawing.LabelSource.STAFF,
-            labeled_by=request.user,
-            labeled_at=timezone.now(),
-        )
-        modeladmin.message_user(request, f"Labeled {count} drawing(s) as {digit}.", messages.SUCCESS)
+        return _label_selected(modeladmin, request, queryset, digit, lambda n: f"Labeled {n} drawing(s) as {digit}.")
 
     action.__name__ = f"set_label_{digit}"
     return admin.action(description=f"Set label to {digit}", permissions=["change"])(action)
@@ -156,14 +177,41 @@ def set_label_action(digit):
 
 @admin.action(description="Clear label", permissions=["change"])
 def clear_label(modeladmin, request, queryset):
-    count = Drawing.objects.filter(pk__in=queryset.values("pk")).update(
-        label=None, label_source="", labeled_by=None, labeled_at=None
-    )
-    modeladmin.message_user(request, f"Cleared the label of {count} drawing(s).", messages.SUCCESS)
+    return _label_selected(modeladmin, request, queryset, None, lambda n: f"Cleared the label of {n} drawing(s).")
 
 
-def _prediction(model_name, field):
-    return Subquery(Prediction.objects.filter(drawing=OuterRef("pk"), model_name=model_name).values(field)[:1])
+# --- the changelist's pages -------------------------------------------------------------------------------
+
+ESTIMATE_ABOVE = 100_000  # an unfiltered count above this many rows is PostgreSQL's estimate
+
+
+class DrawingPaginator(Paginator):
+    """A page's ids first (an index-only scan of ``(created, id)``), then those rows only; and on PostgreSQL the
+    unfiltered count of a big table from the planner's estimate (``pg_class.reltuples``) instead of a COUNT."""
+
+    @cached_property
+    def count(self):
+        queryset = self.object_list
+        connection = connections[queryset.db]
+        if connection.vendor == "postgresql" and not queryset.query.where:
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT reltuples::bigint FROM pg_class WHERE oid = %s::regclass", [queryset.model._meta.db_table]
+                )
+                row = cursor.fetchone()
+            if row and row[0] > ESTIMATE_ABOVE:
+                return row[0]
+        return super().count
+
+    def page(self, number):
+        number = self.validate_number(number)
+        bottom = (number - 1) * self.per_page
+        top = bottom + self.per_page
+        if top + self.orphans >= self.count:
+            top = self.count
+        ids = list(self.object_list.values_list("pk", flat=True)[bottom:top])
+        rows = {row.pk: row for row in self.object_list.filter(pk__in=ids).order_by()}
+        return self._get_page([rows[pk] for pk in ids if pk in rows], number, self)
 
 
 def _answer_column(model_name):
@@ -230,13 +278,11 @@ class DrawingAdmin(ReviewAdminMixin, admin.ModelAdmin):
     class Media:
         css = {"all": ["recognizer/admin/admin.css"]}
 
+    paginator = DrawingPaginator
+
     def get_queryset(self, request):
-        queryset = super().get_queryset(request).defer("image", "model_input")
-        annotations = {}
-        for name in MODEL_NAMES:
-            annotations[f"{name}_digit"] = _prediction(name, "digit")
-            annotations[f"{name}_confidence"] = _prediction(name, "confidence")
-        return queryset.annotate(**annotations).select_related("labeled_by")
+        # Each model's digit and confidence are the drawing's own columns: no subquery, no prediction rows.
+        return super().get_queryset(request).defer("image", "model_input").select_related("labeled_by")
 
     def get_search_results(self, request, queryset, search_term):
         term = search_term.strip().lstrip("#")
@@ -250,9 +296,10 @@ class DrawingAdmin(ReviewAdminMixin, admin.ModelAdmin):
         return False  # drawings come from people drawing, not from the admin
 
     def save_model(self, request, obj, form, change):
-        # Only the label is editable; set_label records who and when (and writes nothing else).
+        # Only the label is editable; set_label records who and when (and writes nothing else). Saving this form is
+        # an explicit edit of one drawing, shown with who labeled it: it replaces another staff member's label.
         if "label" in form.changed_data:
-            obj.set_label(obj.label, by=request.user)
+            obj.set_label(obj.label, by=request.user, override=True)
 
     # -- columns and read-only fields
 

@@ -1,34 +1,44 @@
 """Production accuracy: every number the dashboard, ``/api/accuracy/`` and ``manage.py accuracy`` show.
 
 Ground truth is the staff label; ``include_user_labels=True`` also counts the labels people gave their own
-drawings. Everything is computed with a handful of grouped aggregate queries (no per-drawing Python loop),
-so it stays fast with 100,000 drawings on PostgreSQL and SQLite alike.
+drawings. ``compute()`` reads the accuracy rollup (``RollupDrawing``, ``RollupPrediction``, ``RollupLabeled`` in
+``recognizer/models.py``): counts by day kept exact where drawings are counted, labeled and deleted, so its cost
+grows with the number of days and cells, not of drawings. ``compute_from_drawings()`` gives the same numbers by
+scanning every drawing (the reference the rollup is tested against). ``days`` keeps the drawings made in the last
+7, 30 or 90 days (today included); ``None`` is all time.
 
 Every rate has the same shape, ``proportion(k, n)``: ``{"n", "k", "rate", "ci_low", "ci_high"}`` with a 95%
 Wilson score interval; ``rate`` and the interval are ``None`` when ``n`` is 0.
 """
 
 import math
+from datetime import timedelta
 
-from django.db.models import Avg, Case, Count, F, IntegerField, Q, Value, When
+from django.db.models import Avg, Count, F, Q, Sum
 from django.db.models.functions import TruncWeek
+from django.utils import timezone
 
-from recognizer.models import DIGITS, MODEL_NAMES, Drawing, Prediction, labeled_q
+from recognizer.models import (
+    CONFIDENCE_BANDS,
+    DIGITS,
+    MODEL_NAMES,
+    Drawing,
+    Prediction,
+    Rollup,
+    RollupDrawing,
+    RollupLabeled,
+    RollupPrediction,
+    band_case,
+    labeled_q,
+)
+from recognizer.models import band_of as band_of  # re-exported: the bands' helpers live with the models
+from recognizer.models import band_q as band_q
 
 Z_95 = 1.959963984540054  # two-sided 95% normal quantile
 
-# Confidence bands (low inclusive, high exclusive; the last one includes 1.0). Softmax confidences pile up
-# near 1, so the top is split finer than the bottom. The admin filter and the queue use the same bands.
-BANDS = (
-    (0.0, 0.5),
-    (0.5, 0.6),
-    (0.6, 0.7),
-    (0.7, 0.8),
-    (0.8, 0.9),
-    (0.9, 0.95),
-    (0.95, 0.99),
-    (0.99, 1.0),
-)
+BANDS = CONFIDENCE_BANDS  # the admin filter and the queue use the same bands
+WINDOWS = (7, 30, 90)  # the time windows offered: the last N days, today included
+FOLD_INLINE = 20000  # drawings a read counts itself before answering; more than that is left to refresh_stats
 
 
 def band_label(index):
@@ -36,21 +46,9 @@ def band_label(index):
     return f"{low:.2f}–{high:.2f}"
 
 
-def band_of(confidence):
-    """Index of the band a confidence falls in."""
-    for index, (_, high) in enumerate(BANDS[:-1]):
-        if confidence < high:
-            return index
-    return len(BANDS) - 1
-
-
-def band_q(index, field="confidence"):
-    """A filter for one band, for querysets (``field`` may be a lookup path such as predictions__confidence)."""
-    low, high = BANDS[index]
-    q = Q(**{f"{field}__gte": low}) if index > 0 else Q()
-    if index < len(BANDS) - 1:
-        q &= Q(**{f"{field}__lt": high})
-    return q
+def first_day(days):
+    """The first day of the last ``days`` days (today included), or None for all time."""
+    return None if days is None else timezone.localdate() - timedelta(days=int(days) - 1)
 
 
 def wilson_interval(k, n, z=Z_95):
@@ -74,21 +72,147 @@ def _ratio(k, n):
     return k / n if n else None
 
 
-def _band_case(field="confidence"):
-    return Case(
-        *[When(band_q(i, field), then=Value(i)) for i in range(len(BANDS) - 1)],
-        default=Value(len(BANDS) - 1),
-        output_field=IntegerField(),
-    )
+def compute(include_user_labels=False, include_imported=False, days=None):
+    """All the numbers, as plain JSON-ready data, from the accuracy rollup: the same as ``compute_from_drawings``.
+
+    Drawings not counted yet (at most a minute of traffic while ``refresh_stats --follow`` runs) are counted first,
+    up to ``FOLD_INLINE``; beyond that the numbers leave the newest out and say so: ``as_of`` is the time of the
+    oldest drawing not counted and ``uncounted`` how many wait.
+    """
+    uncounted, oldest = 0, None
+    if Rollup.fold(limit=FOLD_INLINE) >= FOLD_INLINE:
+        uncounted, oldest = Rollup.uncounted()
+    since = first_day(days)
+
+    def scope(table):
+        rows = table.objects.order_by()
+        if since is not None:
+            rows = rows.filter(day__gte=since)
+        return rows if include_imported else rows.filter(imported=False)
+
+    drawings, predictions, labeled = scope(RollupDrawing), scope(RollupPrediction), scope(RollupLabeled)
+    if not include_user_labels:
+        labeled = labeled.filter(label_source=Drawing.LabelSource.STAFF)
+    on_labeled = Q(label__gte=0) if include_user_labels else Q(label__gte=0, label_source=Drawing.LabelSource.STAFF)
+    right = Q(digit=F("label"))
+
+    counts = {
+        k: v or 0
+        for k, v in drawings.aggregate(
+            total=Sum("n"),
+            staff=Sum("n", filter=Q(label__gte=0, label_source=Drawing.LabelSource.STAFF)),
+            user=Sum("n", filter=Q(label__gte=0, label_source=Drawing.LabelSource.USER)),
+            n_agree=Sum("n", filter=Q(agree=1)),
+            n_known=Sum("n", filter=Q(agree__gte=0)),
+        ).items()
+    }
+    n_labeled = counts["staff"] + (counts["user"] if include_user_labels else 0)
+
+    by_agree = {a: {"n": 0, "any_right": 0, **{f"{name}_right": 0 for name in MODEL_NAMES}} for a in (0, 1)}
+    for row in drawings.filter(on_labeled, agree__gte=0).values("agree", "any_right").annotate(cells=Sum("n")):
+        by_agree[row["agree"]]["n"] += row["cells"]
+        if row["any_right"]:
+            by_agree[row["agree"]]["any_right"] += row["cells"]
+    for row in labeled.filter(right, agree__gte=0).values("agree", "model_name").annotate(cells=Sum("n")):
+        if row["model_name"] in MODEL_NAMES:
+            by_agree[row["agree"]][f"{row['model_name']}_right"] += row["cells"]
+    agreed, disagreed = by_agree[1], by_agree[0]
+    n_known = agreed["n"] + disagreed["n"]
+
+    confusion = {name: [[0] * 10 for _ in DIGITS] for name in MODEL_NAMES}
+    for row in labeled.values("model_name", "label", "digit").annotate(cells=Sum("n")):
+        if row["model_name"] in confusion:
+            confusion[row["model_name"]][row["label"]][row["digit"]] = row["cells"]
+
+    counts_by_band = {
+        (row["model_name"], row["band"]): row["cells"]
+        for row in predictions.values("model_name", "band").annotate(cells=Sum("n"))
+    }
+    labeled_by_band = {
+        (row["model_name"], row["band"]): row
+        for row in labeled.values("model_name", "band").annotate(
+            cells=Sum("n"), correct=Sum("n", filter=right), confidence=Sum("confidence_sum")
+        )
+    }
+    bands = {name: [] for name in MODEL_NAMES}
+    for name in MODEL_NAMES:
+        for index, (low, high) in enumerate(BANDS):
+            row = labeled_by_band.get((name, index)) or {"cells": 0, "correct": 0, "confidence": 0.0}
+            n = row["cells"] or 0
+            bands[name].append(
+                {
+                    "band": band_label(index),
+                    "low": low,
+                    "high": high,
+                    "count": counts_by_band.get((name, index), 0),
+                    "mean_confidence": row["confidence"] / n if n else None,
+                    "accuracy": proportion(row["correct"] or 0, n),
+                }
+            )
+
+    weeks = {}
+    for row in (
+        labeled.values("day", "model_name")
+        .annotate(cells=Sum("n"), correct=Sum("n", filter=right))
+        .filter(cells__gt=0)
+        .order_by("day")
+    ):
+        week = (row["day"] - timedelta(days=row["day"].weekday())).isoformat()
+        cells = weeks.setdefault(week, {"week": week, **{name: [0, 0] for name in MODEL_NAMES}})
+        if row["model_name"] in MODEL_NAMES:
+            cells[row["model_name"]][0] += row["correct"] or 0
+            cells[row["model_name"]][1] += row["cells"]
+    by_week = [
+        {"week": week, **{name: proportion(*cells[name]) for name in MODEL_NAMES}} for week, cells in weeks.items()
+    ]
+
+    by_version = {name: [] for name in MODEL_NAMES}
+    for row in (
+        labeled.values("model_name", "model_version")
+        .annotate(cells=Sum("n"), correct=Sum("n", filter=right))
+        .filter(cells__gt=0)
+        .order_by("model_name", "model_version")
+    ):
+        if row["model_name"] in by_version:
+            by_version[row["model_name"]].append(
+                {"version": row["model_version"], "accuracy": proportion(row["correct"] or 0, row["cells"])}
+            )
+
+    return {
+        "include_user_labels": bool(include_user_labels),
+        "include_imported": bool(include_imported),
+        "days": None if days is None else int(days),
+        "as_of": oldest.isoformat() if uncounted else None,
+        "uncounted": uncounted,
+        "models": list(MODEL_NAMES),
+        "drawings": counts["total"],
+        "labeled": n_labeled,
+        "labeled_staff": counts["staff"],
+        "labeled_user": counts["user"],
+        "coverage": proportion(n_labeled, counts["total"]),
+        "per_model": {name: _scores(matrix) for name, matrix in confusion.items()},
+        "agreement": proportion(agreed["n"], n_known),
+        "agreement_all_drawings": proportion(counts["n_agree"], counts["n_known"]),
+        "when_agree": _split(agreed),
+        "when_disagree": _split(disagreed),
+        "at_least_one_right": proportion(agreed["any_right"] + disagreed["any_right"], n_known),
+        "confidence": bands,
+        "by_week": by_week,
+        "by_version": by_version,
+    }
 
 
-def compute(include_user_labels=False, include_imported=False):
-    """All the numbers, as plain JSON-ready data.
+def compute_from_drawings(include_user_labels=False, include_imported=False, days=None):
+    """All the numbers, as plain JSON-ready data, by scanning every drawing (the reference for ``compute``).
 
     Drawings brought in by ``manage.py import_drawings`` (source "import") are not production traffic and are left
     out unless ``include_imported``.
     """
     drawings, predictions = Drawing.objects.all(), Prediction.objects.all()
+    since = first_day(days)
+    if since is not None:
+        drawings = drawings.filter(created__date__gte=since)
+        predictions = predictions.filter(drawing__created__date__gte=since)
     if not include_imported:
         drawings = drawings.exclude(source=Drawing.Source.IMPORT)
         predictions = predictions.exclude(drawing__source=Drawing.Source.IMPORT)
@@ -102,6 +226,9 @@ def compute(include_user_labels=False, include_imported=False):
     return {
         "include_user_labels": bool(include_user_labels),
         "include_imported": bool(include_imported),
+        "days": None if days is None else int(days),
+        "as_of": None,
+        "uncounted": 0,
         "models": list(MODEL_NAMES),
         "drawings": counts["total"],
         "labeled": n_labeled,
@@ -201,7 +328,7 @@ def _confidence_bands(predictions, on_labeled):
     # 4. Confidence histogram (all drawings) and calibration (labeled ones), per model and band: one query.
     band_rows = {
         (row["model_name"], row["band"]): row
-        for row in predictions.annotate(band=_band_case())
+        for row in predictions.annotate(band=band_case())
         .values("model_name", "band")
         .annotate(
             count=Count("id"),
@@ -238,7 +365,7 @@ def _by_week(labeled_predictions):
         .order_by("week")
     )
     for row in week_rows:
-        week = row["week"].date().isoformat()
+        week = (row["week"].date() if hasattr(row["week"], "date") else row["week"]).isoformat()
         weeks.setdefault(week, {"week": week, **{name: proportion(0, 0) for name in MODEL_NAMES}})
         if row["model_name"] in MODEL_NAMES:
             weeks[week][row["model_name"]] = proportion(row["correct"], row["n"])

@@ -2,7 +2,9 @@
 the admin views that serve it are in ``staff/review.py``.
 
 Queue order: drawings the models disagree on first, then the least confident (lower of the two confidences
-under ``LOW_CONFIDENCE``), then the rest; within each group the least confident first (``queue_groups``).
+under ``LOW_CONFIDENCE``), then the rest; within each group the least confident first. The order is kept on each
+drawing at insert as one number (``Drawing.queue_rank``, see ``models.queue_rank``) with a partial index over the
+drawings still waiting, so the next drawing is the first entry of that index however many wait.
 A drawing handed to one staff member is leased to them for ``LEASE_SECONDS`` (in the cache, taken with an
 atomic ``add``), so two people labeling at once never get the same drawing; once labeled it leaves the
 queue. Skips and the undo stack live in the session (any mapping here): they are one person's, not shared.
@@ -11,14 +13,15 @@ queue. Skips and the undo stack live in the session (any mapping here): they are
 from django.contrib.auth import get_user_model
 from django.core.cache import cache
 from django.db import transaction
-from django.db.models import Exists, F, Min, OuterRef, Q
 from django.shortcuts import get_object_or_404
 from django.utils.dateparse import parse_datetime
 
-from recognizer.models import Drawing, Prediction
+from recognizer.models import LOW_CONFIDENCE, Drawing, LabelConflict
+
+__all__ = ["LOW_CONFIDENCE"]  # re-exported: the groups' boundary lives with the drawing's queue_rank
 
 LEASE_SECONDS = 120
-LOW_CONFIDENCE = 0.9
+REMAINING_CAP = 10000  # "drawings left" is counted exactly up to here, then shown as "10000+"
 UNDO_DEPTH = 50
 SKIP_LIMIT = 1000
 LEASE_SCAN = 50  # candidates looked at per query when skipping ones leased to someone else
@@ -61,62 +64,40 @@ def release_lease(pk, user_id):
         cache.delete(key)
 
 
-def queue_groups():
-    """The drawings still waiting for a staff label, as three querysets in queue order: disagreements, then
-    agreements with a confidence under ``LOW_CONFIDENCE``, then the rest; each least confident first.
-
-    User-labeled drawings wait too: staff confirm them. Three small sorted queries instead of one big one, so
-    handing out the next drawing reads only the first group while there are disagreements left.
-    """
-    waiting = Drawing.objects.exclude(label_source=Drawing.LabelSource.STAFF)
-    unsure = Exists(Prediction.objects.filter(drawing=OuterRef("pk"), confidence__lt=LOW_CONFIDENCE))
-    groups = [
-        waiting.filter(Q(agree=False) | Q(agree__isnull=True)),
-        waiting.filter(unsure, agree=True),
-        waiting.filter(~unsure, agree=True),
-    ]
-    return [
-        group.annotate(lowest_confidence=Min("predictions__confidence")).order_by(
-            F("lowest_confidence").asc(nulls_first=True), "id"
-        )
-        for group in groups
-    ]
+def waiting():
+    """The drawings still waiting for a staff label, in queue order (``drawing_queue_idx``). User-labeled drawings
+    wait too: staff confirm them."""
+    return Drawing.objects.exclude(label_source=Drawing.LabelSource.STAFF).order_by("queue_rank", "id")
 
 
 def queue_order(limit=None):
     """Ids of the waiting drawings in queue order (leases aside)."""
-    ids = []
-    for group in queue_groups():
-        ids += group.values_list("pk", flat=True)[: None if limit is None else limit - len(ids)]
-        if limit is not None and len(ids) >= limit:
-            break
-    return ids
+    return list(waiting().values_list("pk", flat=True)[:limit])
 
 
 def remaining(skipped=()):
-    return Drawing.objects.exclude(label_source=Drawing.LabelSource.STAFF).exclude(pk__in=list(skipped)).count()
+    """(drawings waiting, this person's skips aside, counted up to ``REMAINING_CAP``; True when there are more)."""
+    rows = waiting().order_by().exclude(pk__in=list(skipped))
+    count = rows[: REMAINING_CAP + 1].count()
+    return min(count, REMAINING_CAP), count > REMAINING_CAP
 
 
 def next_drawings(user_id, *, exclude=(), skipped=(), count=1):
     """The next ``count`` drawings for this user, leased to them; never one leased to someone else."""
-    not_these = [*exclude, *skipped]
-    taken = []
-    for group in queue_groups():
-        queryset, start = group.exclude(pk__in=not_these), 0
-        while len(taken) < count:
-            chunk = list(queryset.values_list("pk", flat=True)[start : start + LEASE_SCAN])
-            if not chunk:
-                break
-            holders = cache.get_many([lease_key(pk) for pk in chunk])
-            for pk in chunk:
-                holder = holders.get(lease_key(pk))
-                if (holder is None or holder == user_id) and take_lease(pk, user_id):
-                    taken.append(pk)
-                    if len(taken) == count:
-                        break
-            start += LEASE_SCAN
-        if len(taken) == count:
+    queryset = waiting().exclude(pk__in=[*exclude, *skipped])
+    taken, start = [], 0
+    while len(taken) < count:
+        chunk = list(queryset.values_list("pk", flat=True)[start : start + LEASE_SCAN])
+        if not chunk:
             break
+        holders = cache.get_many([lease_key(pk) for pk in chunk])
+        for pk in chunk:
+            holder = holders.get(lease_key(pk))
+            if (holder is None or holder == user_id) and take_lease(pk, user_id):
+                taken.append(pk)
+                if len(taken) == count:
+                    break
+        start += LEASE_SCAN
     by_pk = Drawing.objects.with_predictions().defer("image", "model_input").in_bulk(taken)
     return [by_pk[pk] for pk in taken if pk in by_pk]
 
@@ -141,7 +122,12 @@ def label_drawing(user, pk, digit):
                 code="already_labeled",
             )
         before = _snapshot(drawing)
-        drawing.set_label(digit, by=user)
+        try:
+            drawing.set_label(digit, by=user, override=False)
+        except LabelConflict:  # labeled by someone else between the read above and the write (PostgreSQL locks)
+            raise QueueError(
+                f"Drawing {pk} was labeled by another staff member.", status=409, code="already_labeled"
+            ) from None
     release_lease(pk, user.pk)
     return {"id": pk, "label": digit, "before": before}
 
@@ -152,19 +138,19 @@ def undo_label(user, record):
     take_lease(pk, user.pk)  # first, so nobody else is handed it between the restore and the reply
     with transaction.atomic():
         drawing = get_object_or_404(Drawing.objects.select_for_update().defer("image", "model_input"), pk=pk)
-        if (
-            drawing.label != record["label"]
-            or drawing.label_source != Drawing.LabelSource.STAFF
-            or drawing.labeled_by_id != user.pk
-        ):
+        before = record["before"]
+        restored = drawing.restore_label(
+            {
+                "label": before["label"],
+                "label_source": before["label_source"],
+                "labeled_by": _existing_user_id(before["labeled_by"]),
+                "labeled_at": parse_datetime(before["labeled_at"]) if before["labeled_at"] else None,
+            },
+            only_if=(record["label"], Drawing.LabelSource.STAFF, user.pk),
+        )
+        if not restored:
             release_lease(pk, user.pk)
             raise QueueError(f"Drawing {pk} changed since you labeled it; not undone.", status=409, code="changed")
-        before = record["before"]
-        drawing.label = before["label"]
-        drawing.label_source = before["label_source"]
-        drawing.labeled_by_id = _existing_user_id(before["labeled_by"])
-        drawing.labeled_at = parse_datetime(before["labeled_at"]) if before["labeled_at"] else None
-        drawing.save(update_fields=["label", "label_source", "labeled_by", "labeled_at"])
     return Drawing.objects.with_predictions().defer("image", "model_input").get(pk=pk)
 
 
@@ -184,8 +170,10 @@ def skipped_ids(session):
 
 def state(session):
     """What the queue page shows: drawings still waiting (this person's skips aside), skips, undo depth."""
+    left, more = remaining(skipped_ids(session))
     return {
-        "remaining": remaining(skipped_ids(session)),
+        "remaining": left,
+        "remaining_more": more,
         "skipped": len(skipped_ids(session)),
         "undo": len(session.get(UNDO_KEY, [])),
     }

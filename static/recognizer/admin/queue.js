@@ -38,7 +38,9 @@
 
   function updateCounts(state) {
     if (!state) return;
-    if (typeof state.remaining === "number") $("queue-remaining").textContent = String(state.remaining);
+    if (typeof state.remaining === "number") {
+      $("queue-remaining").textContent = String(state.remaining) + (state.remaining_more ? "+" : "");
+    }
     if (typeof state.skipped === "number") $("queue-skipped").textContent = String(state.skipped);
   }
 
