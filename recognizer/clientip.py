@@ -4,7 +4,14 @@
 X-Forwarded-For; nginx in ``deploy/`` is one. The client is then the address that many hops from the right: whatever
 the client wrote into the header itself sits further left and is ignored, so a spoofed header changes nothing.
 Used by the rate limits and by the failed-login lockout (axes).
+
+The chosen hop must be an IP address. With ``TRUSTED_PROXIES`` set higher than the real number of proxies, or with
+gunicorn reached directly, that hop is whatever the client wrote; a string that is not an address would otherwise
+become the throttle key (a new string each request: no limit) and the address axes stores. Then the connecting
+address is used instead.
 """
+
+import ipaddress
 
 from rest_framework.settings import api_settings
 
@@ -16,4 +23,16 @@ def client_ip(request):
     if not trusted or not forwarded:
         return remote
     hops = [hop.strip() for hop in forwarded.split(",") if hop.strip()]
-    return hops[-min(trusted, len(hops))] if hops else remote
+    if not hops:
+        return remote
+    return ip_or_none(hops[-min(trusted, len(hops))]) or remote
+
+
+def ip_or_none(text):
+    """``text`` as an IP address in its canonical form, or None when it is not one."""
+    if len(text) > 64:  # the longest IPv6 address with a zone is well under this
+        return None
+    try:
+        return str(ipaddress.ip_address(text))
+    except ValueError:
+        return None

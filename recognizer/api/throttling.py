@@ -5,9 +5,11 @@ import threading
 import time
 
 from django.core.cache import cache
+from django.core.exceptions import ImproperlyConfigured
 from rest_framework.settings import api_settings
 from rest_framework.throttling import BaseThrottle
 
+from recognizer import metrics
 from recognizer.clientip import client_ip
 
 logger = logging.getLogger(__name__)
@@ -42,14 +44,27 @@ class LocalCounters:
 
 local_counters = LocalCounters()
 _last_warning = [0.0]
+_unlogged = [0]  # fallbacks since the last warning
 
 
 def warn_cache_down(error):
+    """Every fallback is counted (``digits_rate_limit_fallbacks_total``, by error type); the log gets one warning a
+    minute while they go on, saying how many there were, so a slow Redis (each command over ``REDIS_TIMEOUT``)
+    never splits the limit silently."""
+    kind = type(error).__name__
+    metrics.child(metrics.RATE_LIMIT_FALLBACKS, kind).inc()
+    _unlogged[0] += 1
     now = time.monotonic()
     if now - _last_warning[0] >= WARN_EVERY_S:
         _last_warning[0] = now
+        count, _unlogged[0] = _unlogged[0], 0
         logger.warning(
-            "cache unreachable (%s: %s); rate limits are per process until it is back", type(error).__name__, error
+            "cache unreachable (%s: %s); rate limits are per process until it is back (%d request%s counted in this "
+            "process since the last warning)",
+            kind,
+            error,
+            count,
+            "" if count == 1 else "s",
         )
 
 
@@ -97,9 +112,7 @@ class RateThrottle(BaseThrottle):
 
     @staticmethod
     def parse_rate(rate):
-        number, _, unit = rate.partition("/")
-        seconds = {"s": 1, "m": 60, "h": 3600, "d": 86400}[unit.strip()[:1].lower()]
-        return int(number), seconds
+        return parse_rate(rate)
 
 
 class PredictThrottle(RateThrottle):
@@ -108,3 +121,37 @@ class PredictThrottle(RateThrottle):
 
 class FeedbackThrottle(RateThrottle):
     anon_scope, user_scope = "feedback", "feedback"
+
+
+PERIODS = {
+    **dict.fromkeys(("s", "sec", "second", "seconds"), 1),
+    **dict.fromkeys(("m", "min", "minute", "minutes"), 60),
+    **dict.fromkeys(("h", "hour", "hours"), 3600),
+    **dict.fromkeys(("d", "day", "days"), 86400),
+}
+
+
+def parse_rate(rate, name="rate"):
+    """``"60/min"`` -> ``(60, 60)``: a whole number of requests per s(econd), m(inute), h(our) or d(ay).
+
+    Raises ImproperlyConfigured for anything else; :func:`check_rates` runs this on every configured rate when the app
+    starts (``RecognizerConfig.ready``), so a typo stops the server instead of answering 500 to every request.
+    """
+    number, slash, unit = str(rate).partition("/")
+    unit = unit.strip().lower()
+    number = number.strip()
+    if not slash or not number.isascii() or not number.isdigit() or unit not in PERIODS:
+        raise ImproperlyConfigured(
+            f"{name} must be a number of requests per s, min, hour or day (e.g. 60/min), got {rate!r}"
+        )
+    return int(number), PERIODS[unit]
+
+
+RATE_VARIABLES = {"predict_anon": "PREDICT_RATE_ANON", "predict_user": "PREDICT_RATE_USER", "feedback": "FEEDBACK_RATE"}
+
+
+def check_rates():
+    """Every rate in ``REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]`` parses (None or empty: no limit)."""
+    for scope, rate in api_settings.DEFAULT_THROTTLE_RATES.items():
+        if rate:
+            parse_rate(rate, RATE_VARIABLES.get(scope, f"the {scope} rate"))
