@@ -560,3 +560,9 @@ class AccuracyQuerySerializer(serializers.Serializer):
         default=False,
         help_text="Also count drawings brought in by `manage.py import_drawings` (left out: not production traffic).",
     )
+    days = serializers.ChoiceField(
+        choices=["7", "30", "90", "all"],
+        required=False,
+        default="all",
+        help_text="Only drawings made in the last 7, 30 or 90 days (today included); `all` (the default) is all time.",
+    )

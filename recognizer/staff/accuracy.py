@@ -46,9 +46,20 @@ def band_label(index):
     return f"{low:.2f}–{high:.2f}"
 
 
+def window(days):
+    """``days`` as given by a query string or a command line ("7", 30, "all", None) -> an int or None (all time)."""
+    if days in (None, "", "all"):
+        return None
+    days = int(days)
+    if days < 1:
+        raise ValueError(f"days must be at least 1, got {days}")
+    return days
+
+
 def first_day(days):
     """The first day of the last ``days`` days (today included), or None for all time."""
-    return None if days is None else timezone.localdate() - timedelta(days=int(days) - 1)
+    days = window(days)
+    return None if days is None else timezone.localdate() - timedelta(days=days - 1)
 
 
 def wilson_interval(k, n, z=Z_95):
@@ -181,7 +192,7 @@ def compute(include_user_labels=False, include_imported=False, days=None):
     return {
         "include_user_labels": bool(include_user_labels),
         "include_imported": bool(include_imported),
-        "days": None if days is None else int(days),
+        "days": window(days),
         "as_of": oldest.isoformat() if uncounted else None,
         "uncounted": uncounted,
         "models": list(MODEL_NAMES),
@@ -226,7 +237,7 @@ def compute_from_drawings(include_user_labels=False, include_imported=False, day
     return {
         "include_user_labels": bool(include_user_labels),
         "include_imported": bool(include_imported),
-        "days": None if days is None else int(days),
+        "days": window(days),
         "as_of": None,
         "uncounted": 0,
         "models": list(MODEL_NAMES),

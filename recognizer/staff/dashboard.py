@@ -7,6 +7,12 @@ SVG from ``staff/charts.py``.
 from recognizer.staff import accuracy, charts
 
 
+def windows(days, query):
+    """The time windows the page offers: ``(title, query string, chosen)`` for the last 7/30/90 days and all time."""
+    options = [(f"last {d} days", str(d)) for d in accuracy.WINDOWS] + [("all time", None)]
+    return [(title, query(window=value), value == days) for title, value in options]
+
+
 def view_model(numbers):
     """Rows per model, per digit and per confidence band, and the three charts."""
     models = numbers["models"]

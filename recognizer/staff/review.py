@@ -206,11 +206,12 @@ class ReviewAdminMixin:
         if not self.has_view_permission(request):
             raise PermissionDenied
         switches = {k: request.GET.get(k) in ("1", "true", "on") for k in ("include_user_labels", "include_imported")}
-        numbers = accuracy.compute(**switches)
+        days = request.GET.get("days") if request.GET.get("days") in {str(d) for d in accuracy.WINDOWS} else None
+        numbers = accuracy.compute(**switches, days=days)
 
-        def query(**flip):  # this page's query string with the switches named in ``flip`` turned over
+        def query(window=days, **flip):  # this page's query string, switches in ``flip`` turned over, ``window``
             on = {k: v != flip.get(k, False) for k, v in switches.items()}
-            return "?" + urlencode({k: 1 for k, v in on.items() if v})
+            return "?" + urlencode({**{k: 1 for k, v in on.items() if v}, **({"days": window} if window else {})})
 
         context = {
             **self.admin_site.each_context(request),
@@ -220,6 +221,7 @@ class ReviewAdminMixin:
             **switches,
             "toggle_user_labels": query(include_user_labels=True),
             "toggle_imported": query(include_imported=True),
+            "windows": dashboard.windows(days, query),
             "queue_url": self._url("queue"),
             "api_url": "/api/accuracy/" + query().rstrip("?"),
             **dashboard.view_model(numbers),

@@ -19,11 +19,19 @@ class Command(BaseCommand):
             action="store_true",
             help="Also count drawings brought in by import_drawings (default: production drawings only).",
         )
+        parser.add_argument(
+            "--days",
+            choices=["7", "30", "90", "all"],
+            default="all",
+            help="Only drawings made in the last 7, 30 or 90 days, today included (default: all time).",
+        )
         parser.add_argument("--json", action="store_true", help="Print the numbers as JSON (same as /api/accuracy/).")
 
     def handle(self, *args, **options):
         numbers = accuracy.compute(
-            include_user_labels=options["include_user_labels"], include_imported=options["include_imported"]
+            include_user_labels=options["include_user_labels"],
+            include_imported=options["include_imported"],
+            days=options["days"],
         )
         if options["json"]:
             self.stdout.write(json.dumps(numbers, indent=2))
