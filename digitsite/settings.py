@@ -196,7 +196,14 @@ LOGIN_URL = "admin:login"
 # Security for production (DEBUG off); check --deploy passes with these.
 if not DEBUG:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
-    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]  # probes talk plain http to the upstream
+    # Probes and the Prometheus scraper talk plain http to the upstream: their paths are never redirected to https.
+    SECURE_REDIRECT_EXEMPT = [
+        r"^healthz$",
+        r"^readyz$",
+        r"^v2/health/(?:live|ready)$",
+        r"^v2/models/[^/]+/ready$",
+        r"^metrics$",
+    ]
     SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", True)
     SESSION_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", True)
     CSRF_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", True)

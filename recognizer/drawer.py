@@ -9,38 +9,15 @@ The key is stored in ``Drawing.drawer_key``.
 import secrets
 
 from django.conf import settings
-from django.core import signing
 
 COOKIE = "drawer"
 SALT = "recognizer.drawer"
 
 
-# Cookies whose signature this process has checked: (signing keys, cookie) -> drawer key. A browser sends the same
-# cookie with every drawing, and checking it again is two SHA-256 key derivations and an HMAC, ~0.1 ms of a predict's
-# CPU (issue 17). The signing keys are part of the entry, so a new SECRET_KEY (or fallback list) checks afresh; only
-# good signatures are kept, and the memo is emptied when full.
-_verified = {}
-MAX_VERIFIED = 10_000
-
-
 def drawer_key(request):
-    """The caller's drawer key from its signed cookie, or None (no cookie, or one that fails the signature)."""
-    cookie = request.COOKIES.get(COOKIE)
-    if not cookie:
-        return None  # what the signature check gives for a missing or empty cookie
-    memo = (settings.SECRET_KEY, tuple(settings.SECRET_KEY_FALLBACKS), settings.SIGNING_BACKEND, cookie)
-    key = _verified.get(memo)
-    if key is not None:
-        return key
-    try:
-        key = request.get_signed_cookie(COOKIE, default=None, salt=SALT) or None
-    except signing.BadSignature:  # includes a tampered or foreign cookie
-        return None
-    if key is not None:
-        if len(_verified) >= MAX_VERIFIED:
-            _verified.clear()
-        _verified[memo] = key
-    return key
+    """The caller's drawer key from its signed cookie, or None: no cookie, a tampered or foreign one, or one signed
+    longer ago than the lifetime it was set with (the server lets it expire, not only the browser)."""
+    return request.get_signed_cookie(COOKIE, default=None, salt=SALT, max_age=settings.SESSION_COOKIE_AGE) or None
 
 
 def new_drawer_key():

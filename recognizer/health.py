@@ -1,4 +1,10 @@
-"""Health checks for nginx and load balancers: /healthz (the process answers), /readyz (it can serve predictions)."""
+"""Health checks for nginx and load balancers: /healthz (the process answers), /readyz (it can serve predictions).
+
+The answers say what is down ("database: unavailable"), never how: an error's text (a host, a port, a driver's
+message) goes to the log, not to whoever can reach a probe.
+"""
+
+import logging
 
 from django.core.cache import cache
 from django.db import connection
@@ -6,6 +12,8 @@ from django.http import JsonResponse
 from django.views.decorators.cache import never_cache
 
 from recognizer import inference
+
+logger = logging.getLogger(__name__)
 
 
 @never_cache
@@ -30,17 +38,21 @@ def _models():
 
 
 CHECKS = {"models": _models, "database": _database, "cache": _cache}
+# What a failed check says in an answer: what is down, nothing about why.
+DOWN = {"models": "not loaded", "database": "unavailable", "cache": "unavailable"}
 
 
 def checks() -> dict[str, str]:
-    """{check: "ok" or what is wrong}; /readyz and the v2 protocol's ready endpoints answer from it alike."""
+    """{check: "ok" or what is down}; /readyz and the v2 protocol's ready endpoints answer from it alike. A failure's
+    detail is logged, never answered."""
     results = {}
     for name, check in CHECKS.items():
         try:
             check()
             results[name] = "ok"
         except Exception as e:  # any failure means "not ready"; name it, no traceback
-            results[name] = f"{type(e).__name__}: {e}"[:200]
+            logger.warning("readiness: %s check failed (%s: %s)", name, type(e).__name__, e)
+            results[name] = DOWN[name]
     return results
 
 

@@ -181,8 +181,9 @@ def too_large():
 
 
 class BatchView(APIView):
-    """Base of the batch doors: anyone may call, the body may be up to ``MAX_BATCH_BYTES``, and the rate limit is
-    checked once the number of images is known, counting each image (:meth:`throttle_images`)."""
+    """Base of the batch doors: anyone may call, the body may be up to ``MAX_BATCH_BYTES``, and the rate limit counts
+    images: every request is charged one up front, before its body is read or parsed (so malformed and oversized
+    bodies count too), and the rest of its images once their number is known (:meth:`throttle_images`)."""
 
     permission_classes = [permissions.AllowAny]
     throttle_classes = [PredictThrottle]
@@ -192,18 +193,16 @@ class BatchView(APIView):
     error_shape = "api"  # "api": {"error": code, "detail": ...}; "message": {"error": "<message>"} (v2, TF Serving)
 
     def initial(self, request, *args, **kwargs):
+        self.throttle_cost = 1
+        super().initial(request, *args, **kwargs)  # authentication, permissions, then the throttles: one charged
         if content_length(request) > settings.MAX_BATCH_BYTES:
             raise too_large()
-        self._throttle_now = False
-        super().initial(request, *args, **kwargs)
-
-    def check_throttles(self, request):
-        if self._throttle_now:  # not in initial(): the count of images is not known yet
-            super().check_throttles(request)
 
     def throttle_images(self, request, n):
-        self.throttle_cost, self._throttle_now = max(1, n), True
-        self.check_throttles(request)
+        """Charge the images beyond the one :meth:`initial` charged (a 429 once the limit is passed)."""
+        if n > 1:
+            self.throttle_cost = n - 1
+            self.check_throttles(request)
 
     def read_body(self, request):
         """The raw body (the batch limit, not Django's DATA_UPLOAD_MAX_MEMORY_SIZE, applies)."""

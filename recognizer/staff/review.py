@@ -223,7 +223,7 @@ class ReviewAdminMixin:
             "toggle_imported": query(include_imported=True),
             "windows": dashboard.windows(days, query),
             "queue_url": self._url("queue"),
-            "api_url": "/api/accuracy/" + query().rstrip("?"),
+            "api_url": reverse("api:accuracy") + query().rstrip("?"),  # under the site's URL prefix too
             **dashboard.view_model(numbers),
         }
         return TemplateResponse(request, "admin/recognizer/drawing/dashboard.html", context)

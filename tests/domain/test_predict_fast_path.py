@@ -13,14 +13,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from django.core import signing
 from django.urls import reverse, set_script_prefix
 from PIL import Image, ImageDraw, ImageFilter
 from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.renderers import BrowsableAPIRenderer, JSONRenderer
 from rest_framework.test import APIClient, APIRequestFactory
 
-from recognizer import drawer
 from recognizer.api import serializers as api_serializers
 from recognizer.api.serializers import ApiError, PredictSerializer, drawing_url
 from recognizer.ml import preprocess
@@ -365,55 +363,6 @@ def test_plain_base64_decodes_as_the_clean_up_would():
         with pytest.raises(api_serializers.serializers.ValidationError) as refused:
             field.decode_text(text)
         assert refused.value.get_codes() == [code]
-
-
-def request_with_cookie(value):
-    request = APIRequestFactory().get("/")
-    if value is not None:
-        request.COOKIES[drawer.COOKIE] = value
-    return request
-
-
-def signed(key):
-    from django.http import HttpResponse
-
-    response = drawer.remember_drawer(HttpResponse(), key)
-    return response.cookies[drawer.COOKIE].value
-
-
-def test_a_checked_drawer_cookie_is_remembered_and_only_under_the_same_keys(monkeypatch, settings):
-    monkeypatch.setattr(drawer, "_verified", {})
-    cookie = signed("k" * 32)
-    assert drawer.drawer_key(request_with_cookie(cookie)) == "k" * 32
-    checks = []
-    monkeypatch.setattr(signing, "_unsign_cookie", lambda *a, **k: checks.append(a) or "never")
-    assert drawer.drawer_key(request_with_cookie(cookie)) == "k" * 32  # remembered: not checked again
-    assert checks == []
-    monkeypatch.undo()
-    monkeypatch.setattr(drawer, "_verified", dict(drawer._verified))
-    original_key = settings.SECRET_KEY
-    settings.SECRET_KEY = "another-secret-key-" + "y" * 40
-    assert drawer.drawer_key(request_with_cookie(cookie)) is None  # a new SECRET_KEY checks afresh, and refuses
-    settings.SECRET_KEY_FALLBACKS = [original_key]
-    assert drawer.drawer_key(request_with_cookie(cookie)) == "k" * 32  # the old key as a fallback: accepted
-
-
-@pytest.mark.parametrize("value", [None, "", "abc", "k" * 32, "x" * 32 + ":tampered"])
-def test_a_bad_or_missing_drawer_cookie_is_none_and_never_remembered(value, monkeypatch):
-    monkeypatch.setattr(drawer, "_verified", {})
-    assert drawer.drawer_key(request_with_cookie(value)) is None
-    tampered = signed("good-key")[:-2] + "xx"
-    assert drawer.drawer_key(request_with_cookie(tampered)) is None
-    assert drawer._verified == {}
-
-
-def test_the_remembered_drawer_cookies_stay_bounded(monkeypatch):
-    monkeypatch.setattr(drawer, "_verified", {})
-    monkeypatch.setattr(drawer, "MAX_VERIFIED", 5)
-    for i in range(12):
-        key = f"key-{i}"
-        assert drawer.drawer_key(request_with_cookie(signed(key))) == key
-        assert len(drawer._verified) <= 5
 
 
 def test_messages_are_skipped_under_api_and_kept_for_pages():
