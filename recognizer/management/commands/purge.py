@@ -1,6 +1,6 @@
 """Delete old unlabeled drawings (and their predictions): a dry run unless --yes, in batches, with a summary."""
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
@@ -20,7 +20,15 @@ class Command(BaseCommand):
     def handle(self, *args, unlabeled_older_than, delete, batch_size, **options):
         if unlabeled_older_than < 0 or batch_size < 1:
             raise CommandError("DAYS must be >= 0 and --batch-size >= 1.")
-        cutoff = timezone.now() - timedelta(days=unlabeled_older_than)
+        now = timezone.now()
+        try:
+            cutoff = now - timedelta(days=unlabeled_older_than)
+        except OverflowError:  # before the year 1 (or past timedelta's own limit): no date to compare with
+            most = (now - datetime.min.replace(tzinfo=UTC)).days
+            raise CommandError(
+                f"--unlabeled-older-than {unlabeled_older_than} days reaches back before the year 1; "
+                f"give at most {most} days."
+            ) from None
         old = Drawing.objects.unlabeled().filter(created__lt=cutoff)
         drawings = old.count()
         predictions = Prediction.objects.filter(drawing__in=old).count()
