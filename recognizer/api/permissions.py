@@ -7,8 +7,11 @@ SameSite stood in its way before. Staff are not affected: a session is CSRF-chec
 a token is no cookie.
 """
 
+from urllib.parse import urlsplit
+
 from django.conf import settings
 from django.core.exceptions import DisallowedHost
+from django.utils.http import is_same_domain
 from rest_framework import exceptions, permissions
 from rest_framework.authentication import CSRFCheck
 
@@ -16,12 +19,25 @@ from recognizer.drawer import drawer_key
 
 
 def same_origin(request, origin):
-    """``origin`` is this site (its scheme and Host) or one of ``CSRF_TRUSTED_ORIGINS``."""
+    """``origin`` is this site (its scheme and Host) or one of ``CSRF_TRUSTED_ORIGINS`` (``https://*.example.com``
+    names the subdomains too), as Django's CSRF check reads them."""
     try:
-        own = f"{'https' if request.is_secure() else 'http'}://{request.get_host()}"
+        if origin == f"{'https' if request.is_secure() else 'http'}://{request.get_host()}":
+            return True
     except DisallowedHost:
+        pass
+    try:
+        parsed = urlsplit(origin)
+    except ValueError:
         return False
-    return origin == own or origin in settings.CSRF_TRUSTED_ORIGINS
+    for trusted in settings.CSRF_TRUSTED_ORIGINS:
+        if origin == trusted:
+            return True
+        if "*" in trusted:
+            allowed = urlsplit(trusted)
+            if parsed.scheme == allowed.scheme and is_same_domain(parsed.netloc, allowed.netloc.lstrip("*")):
+                return True
+    return False
 
 
 def check_drawer_write(request):

@@ -129,6 +129,16 @@ def test_the_same_origin_or_the_pages_token_lets_the_drawer_write():
     assert delete(client, third, HTTP_X_CSRFTOKEN=token, HTTP_ORIGIN=EVIL).status_code == 403
 
 
+def test_trusted_origins_are_the_same_site(settings):
+    settings.CSRF_TRUSTED_ORIGINS = ["https://digits.example", "https://*.apps.example"]
+    drawings = [make_drawing(drawer_key="k" * 32) for _ in range(3)]
+    client = browser("k" * 32)
+    assert delete(client, drawings[0], HTTP_ORIGIN="https://digits.example").status_code == 204
+    assert delete(client, drawings[1], HTTP_ORIGIN="https://a.apps.example").status_code == 204
+    assert delete(client, drawings[2], HTTP_ORIGIN="http://a.apps.example").status_code == 403  # not its scheme
+    assert delete(client, drawings[2], HTTP_ORIGIN="https://apps.example.evil").status_code == 403
+
+
 def test_reading_with_the_cookie_needs_no_token():
     drawing = make_drawing(drawer_key="k" * 32)
     client = browser("k" * 32)
