@@ -56,5 +56,5 @@ lint: setup
 	$(PY) -m ruff format --check .
 	$(PY) -m ruff check .
 
-bench: migrate services
-	$(PY) manage.py bench
+bench: migrate services  # BENCH_ARGS=--quick for a smoke run
+	$(PY) -m bench.run $(BENCH_ARGS)

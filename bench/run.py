@@ -1,4 +1,4 @@
-"""The benchmark: `make bench` (or `python manage.py bench`, or `python bench/run.py`).
+"""The benchmark: `make bench` (or `python -m bench.run`).
 
 Measures, in one run on this machine:
   1. in-process p50/p95 of preprocessing, each model and both models on one drawing;

@@ -228,6 +228,9 @@ MAX_IMAGE_PIXELS = env_int("MAX_IMAGE_PIXELS", 4_000_000)
 # Batches (/api/predict/batch/, /v2/ infer, /v1/ predict): at most this many images, and a body of this many bytes.
 MAX_BATCH_IMAGES = env_int("MAX_BATCH_IMAGES", 64)
 MAX_BATCH_BYTES = env_int("MAX_BATCH_BYTES", 8 * 1024 * 1024)
+# Pixels a whole request may hold, summed from the headers before decoding: one client's batch may not buy seconds of
+# CPU (64 canvas drawings of 280x280 are 5 megapixels).
+MAX_BATCH_PIXELS = env_int("MAX_BATCH_PIXELS", 16_000_000)
 # Who may read /metrics besides loopback: addresses or networks, comma-separated (e.g. 10.0.0.5,10.1.0.0/16).
 METRICS_ALLOWED_IPS = env_list("METRICS_ALLOWED_IPS", [])
 
@@ -243,7 +246,7 @@ REST_FRAMEWORK = {
         "rest_framework.parsers.MultiPartParser",
     ],
     "DEFAULT_PAGINATION_CLASS": "recognizer.api.pagination.Pagination",
-    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "recognizer.api.errors.LenientNegotiation",
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "recognizer.api.negotiation.LenientNegotiation",
     "EXCEPTION_HANDLER": "recognizer.api.errors.api_exception_handler",
     "PAGE_SIZE": env_int("API_PAGE_SIZE", 50),
     # Proxies in front that append to X-Forwarded-For (nginx in deploy/: 1); 0 trusts no header (clientip.py).

@@ -6,11 +6,10 @@ transaction, so the database never holds a drawing without both answers.
 
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
-from django.db import IntegrityError, connections, models, router, transaction
+from django.db import connections, models, router, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from recognizer import pg_insert
 from recognizer.ml.registry import NAMES as MODEL_NAMES
 
 DIGITS = range(10)
@@ -103,132 +102,124 @@ class DrawingQuerySet(models.QuerySet):
             return self.none()
         return self.filter(drawer_key=drawer_key)
 
-
-class DrawingManager(models.Manager.from_queryset(DrawingQuerySet)):
-    def record(
+    def matching(
         self,
         *,
-        image,
-        model_input,
-        preprocess_version,
-        answers,
-        source="api",
-        drawer_key="",
-        image_type="image/png",
-        idempotency_key=None,
+        labeled=None,
+        label=None,
+        label_source=None,
+        agree=None,
+        model=None,
+        predicted=None,
+        min_confidence=None,
+        max_confidence=None,
+        created_after=None,
+        created_before=None,
     ):
-        """Store one drawing and every model's answer in a single transaction (one statement on PostgreSQL).
+        """The staff list's filters (``GET /api/drawings/``); None leaves a criterion out. ``predicted`` and the
+        confidences hold for the same prediction row: ``model``'s, else either model's."""
+        qs = self
+        if labeled is not None:
+            qs = qs.labeled(include_user_labels=True) if labeled else qs.unlabeled()
+        if label is not None:
+            qs = qs.filter(label=label)
+        if label_source is not None:
+            qs = qs.filter(label_source=label_source)
+        if agree is not None:
+            qs = qs.filter(agree=agree)
+        conditions = {}
+        if predicted is not None:
+            conditions["digit"] = predicted
+        if min_confidence is not None:
+            conditions["confidence__gte"] = min_confidence
+        if max_confidence is not None:
+            conditions["confidence__lte"] = max_confidence
+        if conditions:
+            if model is not None:
+                conditions["model_name"] = model
+            # EXISTS keeps rows unique.
+            qs = qs.filter(models.Exists(Prediction.objects.filter(drawing=models.OuterRef("pk"), **conditions)))
+        if created_after is not None:
+            qs = qs.filter(created__gte=created_after)
+        if created_before is not None:
+            qs = qs.filter(created__lt=created_before)
+        return qs
 
-        ``model_input`` is the 784-byte uint8 input the models saw; ``answers`` maps a
-        model name to an object with digit, probabilities, confidence, model_version and
-        time_ms (``inference.ModelAnswer``).
+
+class DrawingManager(models.Manager.from_queryset(DrawingQuerySet)):
+    def record_many(self, rows, *, source="api", drawer_key="", preprocess_version):
+        """Store drawings with every model's answer in one transaction; all or nothing. The one way drawings are
+        written (``domain.predicting`` calls it for every door).
+
+        ``rows``: dicts with image, image_type, model_input (784 bytes), answers ({model name: an answer with digit,
+        probabilities, confidence, model_version, time_ms}) and optionally idempotency_key. Returns the drawings in
+        order, each holding its predictions (:meth:`Drawing.prediction_for` reads them without a query). A reused
+        idempotency key raises ``IntegrityError`` and stores nothing.
         """
-        model_input = bytes(model_input)
-        if len(model_input) != 28 * 28:
-            raise ValueError(f"model_input must be 784 bytes, got {len(model_input)}")
-        missing = set(MODEL_NAMES) - set(answers)
-        if missing:
-            raise ValueError(f"answers missing for models: {sorted(missing)}")
-        digits = {answers[name].digit for name in MODEL_NAMES}
-        drawing = self.model(
-            image=bytes(image),
-            image_type=image_type,
-            model_input=model_input,
-            preprocess_version=preprocess_version,
-            source=source,
-            drawer_key=drawer_key or "",
-            agree=len(digits) == 1,
-            idempotency_key=idempotency_key or None,
-        )
-        predictions = [
-            Prediction(
-                model_name=name,
-                model_version=answers[name].model_version,
-                digit=int(answers[name].digit),
-                probabilities=[float(p) for p in answers[name].probabilities],
-                confidence=float(answers[name].confidence),
-                time_ms=float(answers[name].time_ms),
-            )
-            for name in MODEL_NAMES
-        ]
-        db = self._db or router.db_for_write(self.model)
-        if connections[db].vendor == "postgresql":
-            pg_insert.insert(connections[db], drawing, predictions, match_on="model_name")  # one round trip
-        else:
-            with transaction.atomic(using=db):
-                drawing.save(force_insert=True, using=db)
-                for prediction in predictions:
-                    prediction.drawing = drawing
-                # One INSERT for both rows: a round trip less per request than two creates.
-                Prediction.objects.using(db).bulk_create(predictions)
-        drawing.remember_predictions(predictions)
-        return drawing
-
-    def record_many(self, items, *, source="api", drawer_key="", preprocess_version):
-        """Store a batch: every drawing and both answers for each, in one transaction (two INSERTs in all).
-
-        ``items``: dicts with image, image_type, model_input (784 bytes), answers and optionally idempotency_key.
-        Returns the drawings in order, their predictions held as if prefetched. All or nothing.
-        """
-        drawings, rows = [], []
-        for item in items:
-            model_input = bytes(item["model_input"])
+        drawings, predictions = [], []
+        for row in rows:
+            model_input = bytes(row["model_input"])
             if len(model_input) != 28 * 28:
                 raise ValueError(f"model_input must be 784 bytes, got {len(model_input)}")
-            answers = item["answers"]
+            answers = row["answers"]
             missing = set(MODEL_NAMES) - set(answers)
             if missing:
                 raise ValueError(f"answers missing for models: {sorted(missing)}")
             drawings.append(
-                Drawing(
-                    image=bytes(item["image"]),
-                    image_type=item.get("image_type", "image/png"),
+                self.model(
+                    **self.model.columns_from_answers(answers),
+                    image=bytes(row["image"]),
+                    image_type=row.get("image_type", "image/png"),
                     model_input=model_input,
                     preprocess_version=preprocess_version,
                     source=source,
                     drawer_key=drawer_key or "",
-                    agree=len({answers[name].digit for name in MODEL_NAMES}) == 1,
-                    idempotency_key=item.get("idempotency_key") or None,
+                    idempotency_key=row.get("idempotency_key") or None,
                 )
             )
-        with transaction.atomic():
-            self.bulk_create(drawings)  # ids come back (RETURNING on PostgreSQL and SQLite)
-            for drawing, item in zip(drawings, items, strict=True):
-                rows.append(
-                    [
-                        Prediction(
-                            drawing=drawing,
-                            model_name=name,
-                            model_version=item["answers"][name].model_version,
-                            digit=int(item["answers"][name].digit),
-                            probabilities=[float(p) for p in item["answers"][name].probabilities],
-                            confidence=float(item["answers"][name].confidence),
-                            time_ms=float(item["answers"][name].time_ms),
-                        )
-                        for name in MODEL_NAMES
-                    ]
-                )
-            Prediction.objects.bulk_create([p for pair in rows for p in pair])
-        for drawing, pair in zip(drawings, rows, strict=True):
-            drawing.remember_predictions(pair)
+            predictions.append([Prediction.from_answer(name, answers[name]) for name in MODEL_NAMES])
+        db = self._db or router.db_for_write(self.model)
+        connection = connections[db]
+        if len(drawings) == 1 and connection.vendor == "postgresql":
+            from recognizer import pg_insert  # psycopg is imported only where PostgreSQL is used
+
+            pg_insert.insert(connection, drawings[0], predictions[0], match_on="model_name")  # one round trip
+        else:
+            with transaction.atomic(using=db):
+                self.using(db).bulk_create(drawings)  # ids come back (RETURNING on PostgreSQL and SQLite)
+                for drawing, rows_of_drawing in zip(drawings, predictions, strict=True):
+                    for prediction in rows_of_drawing:
+                        prediction.drawing = drawing
+                Prediction.objects.using(db).bulk_create([p for pair in predictions for p in pair])
+        for drawing, rows_of_drawing in zip(drawings, predictions, strict=True):
+            drawing.stored_predictions = rows_of_drawing
         return drawings
 
-    def record_once(self, idempotency_key, **fields):
-        """``record()``, unless a drawing with this idempotency key exists: then that one. ``(drawing, created)``.
+    def record(self, *, image, model_input, preprocess_version, answers, image_type="image/png", **context):
+        """One drawing: ``record_many`` with one row (tests, fixtures and scripts)."""
+        row = {"image": image, "image_type": image_type, "model_input": model_input, "answers": answers}
+        row["idempotency_key"] = context.pop("idempotency_key", None)
+        return self.record_many([row], preprocess_version=preprocess_version, **context)[0]
 
-        The unique column decides, not a read before the write, so two racing requests with one key store one
-        drawing and the first attempt costs no extra query. A client retrying after a lost answer gets the drawing
-        its first attempt stored instead of a second copy.
-        """
-        if not idempotency_key:
-            return self.record(**fields), True
-        try:
-            return self.record(idempotency_key=idempotency_key, **fields), True
-        except IntegrityError:
-            existing = self.with_predictions().filter(idempotency_key=idempotency_key).first()
-            if existing is None:  # some other constraint failed
-                raise
-            return existing, False
+    def label_imported(self, drawings, labels, *, by=None):
+        """Staff labels for drawings just imported (``import_drawings``): one UPDATE per label value."""
+        now = timezone.now()
+        by_label = {}
+        for drawing, label in zip(drawings, labels, strict=True):
+            if isinstance(label, bool) or int(label) not in DIGITS:
+                raise ValueError(f"label must be a digit 0-9, got {label!r}")
+            by_label.setdefault(int(label), []).append(drawing)
+        for label, group in by_label.items():
+            self.filter(pk__in=[d.pk for d in group]).update(
+                label=label, label_source=Drawing.LabelSource.STAFF, labeled_by=by, labeled_at=now
+            )
+            for drawing in group:
+                drawing.label, drawing.label_source, drawing.labeled_by, drawing.labeled_at = (
+                    label,
+                    Drawing.LabelSource.STAFF,
+                    by,
+                    now,
+                )
 
 
 class Drawing(models.Model):
@@ -334,21 +325,17 @@ class Drawing(models.Model):
         }
 
     def prediction_for(self, model_name):
-        """The model's prediction, using prefetched rows when present (no extra query)."""
-        for prediction in self.predictions.all():
+        """The model's prediction: the rows just stored, else prefetched ones (``with_predictions``), else a query."""
+        stored = self.__dict__.get("stored_predictions")
+        for prediction in self.predictions.all() if stored is None else stored:
             if prediction.model_name == model_name:
                 return prediction
         return None
 
-    def remember_predictions(self, predictions):
-        """Hold rows just written as if prefetched, so the answer to a predict reads no row back.
-
-        The same cache Django's prefetch_related fills (``prefetch_one_level``).
-        """
-        cached = self.predictions.all()
-        cached._result_cache = list(predictions)
-        cached._prefetch_done = True
-        self._prefetched_objects_cache = {"predictions": cached}
+    def all_predictions(self):
+        """Every model's prediction, as :meth:`prediction_for` finds them."""
+        stored = self.__dict__.get("stored_predictions")
+        return list(self.predictions.all() if stored is None else stored)
 
     # -- label writes: every one goes through ``write_labels``, which keeps the accuracy rollup exact
 
@@ -491,6 +478,18 @@ class Prediction(models.Model):
 
     def __str__(self):
         return f"{self.model_name} says {self.digit} ({self.confidence:.2f})"
+
+    @classmethod
+    def from_answer(cls, model_name, answer):
+        """An unsaved row for one model's answer (``inference.ModelAnswer``)."""
+        return cls(
+            model_name=model_name,
+            model_version=answer.model_version,
+            digit=int(answer.digit),
+            probabilities=[float(p) for p in answer.probabilities],
+            confidence=float(answer.confidence),
+            time_ms=float(answer.time_ms),
+        )
 
 
 # --- each model's answer on its drawing ----------------------------------------------------------------------------

@@ -129,3 +129,66 @@ def test_tensorflow_only_in_the_keras_model_inference_and_training():
 def test_digitsite_holds_settings_urls_wsgi_asgi_only():
     files = {p.name for p in (ROOT / "digitsite").glob("*.py")}
     assert files <= {"__init__.py", "settings.py", "urls.py", "wsgi.py", "asgi.py"}, files
+
+
+def modules_importing(prefix, within=("recognizer", "digitsite")):
+    found = {}
+    for root in within:
+        for path in (ROOT / root).rglob("*.py"):
+            if "migrations" in path.parts:
+                continue
+            hits = {m for m in imports_of(path) if m == prefix or m.startswith(prefix + ".")}
+            if hits:
+                found[module_name(path)] = hits
+    return found
+
+
+def names_used(path: Path) -> set[str]:
+    """Every attribute and imported name ``path`` uses."""
+    used = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Attribute):
+            used.add(node.attr)
+        elif isinstance(node, ast.ImportFrom):
+            used.update(alias.name for alias in node.names)
+    return used
+
+
+def test_the_models_are_asked_only_from_the_domain_module():
+    asking = {"predict_batch", "predict_both", "predict_many"}
+    askers = {name for name, path in local_modules().items() if names_used(path) & asking}
+    assert askers <= {"recognizer.domain.predicting", "recognizer.inference"}, askers
+
+
+def test_staff_and_commands_never_import_the_api():
+    importers = {
+        name: hits
+        for name, hits in modules_importing("recognizer.api").items()
+        if name.startswith(("recognizer.staff", "recognizer.management"))
+    }
+    assert importers == {}
+
+
+def test_the_product_never_imports_bench_or_experiments():
+    assert modules_importing("bench") == {}
+    assert modules_importing("experiments") == {}
+
+
+def private_reads(path: Path) -> list[str]:
+    """``obj._name`` where ``obj`` is not ``self``/``cls`` and the name is not ``_meta``, a dunder, or one of this
+    module's own names (``module._x`` of a module it imports counts)."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if not isinstance(node, ast.Attribute) or not node.attr.startswith("_") or node.attr.startswith("__"):
+            continue
+        if node.attr == "_meta" or (isinstance(node.value, ast.Name) and node.value.id in ("self", "cls")):
+            continue
+        found.append(f"{path.relative_to(ROOT)}:{node.lineno} .{node.attr}")
+    return found
+
+
+def test_private_internals_are_read_only_in_the_adapter_module():
+    reads = [r for path in PACKAGE.rglob("*.py") if "migrations" not in path.parts for r in private_reads(path)]
+    outside = [r for r in reads if not r.startswith("recognizer/adapters.py")]
+    assert outside == []
+    assert any(r.startswith("recognizer/adapters.py") for r in reads)  # the check sees what it looks for

@@ -11,6 +11,8 @@ from django.contrib.auth.signals import user_login_failed
 from rest_framework import exceptions
 from rest_framework.authentication import TokenAuthentication
 
+from recognizer import adapters
+
 
 class LockedOut(exceptions.Throttled):
     default_code = "too_many_failed_logins"
@@ -21,7 +23,7 @@ class AxesTokenAuthentication(TokenAuthentication):
     def authenticate(self, request):
         if not request.META.get("HTTP_AUTHORIZATION", "").lower().startswith("token"):
             return None  # no token sent: nothing to count
-        http_request = request._request
+        http_request = adapters.http_request(request)  # what axes and its middleware read
         if not AxesProxyHandler.is_allowed(http_request, {}):
             raise LockedOut()
         try:

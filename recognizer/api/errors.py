@@ -1,17 +1,15 @@
 """One error shape for the whole API: ``{"error": "<code>", "detail": "<message>"}``.
 
 Plus ``fields`` for a field-level validation error, whatever raised it. The exception handler
-and the lenient content negotiation are installed for every API view in ``REST_FRAMEWORK``.
+is installed for every API view in ``REST_FRAMEWORK``.
 """
 
-from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation, TooManyFieldsSent
 from django.http import Http404, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.utils import OpenApiResponse
 from rest_framework import exceptions, status
-from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
 from rest_framework.views import set_rollback
@@ -64,47 +62,6 @@ def api_exception_handler(exc, context):
         return Response(body, status=exc.status_code, headers=headers)
     code = exc.get_codes() if not isinstance(exc.detail, list | dict) else "error"
     return Response({"error": code, "detail": str(exc.detail)}, status=exc.status_code, headers=headers)
-
-
-class LenientNegotiation(DefaultContentNegotiation):
-    """Never 404/406 on ``?format=`` or an odd Accept header: fall back to the first renderer.
-
-    ``format`` is an export parameter here, not DRF's renderer override.
-    """
-
-    # The choice depends only on the renderers and the Accept header (``format`` filters nothing here), so the answer
-    # for the few Accept headers clients really send is remembered: parsing and matching media types per request
-    # was ~0.1 ms of a predict (issue 17). Bounded, and long headers are never kept, so client input cannot grow it.
-    MAX_REMEMBERED = 64
-    MAX_REMEMBERED_LENGTH = 256
-    _remembered = {}  # (renderer classes, Accept header) -> (index of the renderer, accepted media type)
-
-    def select_renderer(self, request, renderers, format_suffix=None):
-        accept = request.META.get("HTTP_ACCEPT", "*/*")
-        key = (tuple(type(r) for r in renderers), accept)
-        hit = self._remembered.get(key)
-        if hit is not None:
-            return renderers[hit[0]], hit[1]
-        try:
-            renderer, media_type = super().select_renderer(request, renderers, format_suffix)
-        except (Http404, exceptions.NotAcceptable):
-            renderer, media_type = renderers[0], renderers[0].media_type
-        if len(accept) <= self.MAX_REMEMBERED_LENGTH and len(self._remembered) < self.MAX_REMEMBERED:
-            index = next(i for i, r in enumerate(renderers) if r is renderer)
-            self._remembered[key] = (index, media_type)
-        return renderer, media_type
-
-    def filter_renderers(self, renderers, format):
-        return renderers
-
-
-class PayloadTooLarge(exceptions.APIException):
-    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
-    default_code = "payload_too_large"
-
-    def __init__(self):
-        limit = settings.MAX_UPLOAD_BYTES
-        super().__init__(f"The request body is over the {limit}-byte limit.", self.default_code)
 
 
 def error_responses(*codes):

@@ -9,7 +9,7 @@ from rest_framework.exceptions import ParseError
 from rest_framework.parsers import JSONParser
 
 from recognizer import limits
-from recognizer.api.errors import PayloadTooLarge
+from recognizer.api.exceptions import PayloadTooLarge
 
 
 class TooDeep(ParseError):

@@ -14,7 +14,9 @@ urlpatterns = [
     re_path(rf"^v2/models/{MODEL}$", v2.ModelMetadataView.as_view(), name="v2-model-metadata"),
     re_path(rf"^v2/models/{MODEL}/ready$", v2.ModelReadyView.as_view(), name="v2-model-ready"),
     re_path(rf"^v2/models/{MODEL}/infer$", v2.InferView.as_view(), name="v2-model-infer"),
-    re_path(rf"^v1/models/{MODEL}:predict$", tfserving.PredictView.as_view(), name="tfserving-predict"),  # first
+    re_path(
+        rf"^v1/models/{MODEL}:predict$", tfserving.TFServingPredictView.as_view(), name="tfserving-predict"
+    ),  # first
     re_path(rf"^v1/models/{MODEL}$", tfserving.ModelStatusView.as_view(), name="tfserving-model-status"),
     path("metrics", monitoring.MetricsView.as_view(), name="metrics"),
 ]

@@ -16,9 +16,10 @@ from rest_framework import serializers
 from rest_framework.response import Response
 
 from recognizer import limits
-from recognizer.api import batching
-from recognizer.api.serializers import ApiError
-from recognizer.api.v2 import MODEL_PARAMETER, model_or_404, model_version, not_blank
+from recognizer.api import batching, predicting
+from recognizer.api.exceptions import ApiError
+from recognizer.api.v2 import MODEL_PARAMETER, model_or_404, model_version
+from recognizer.domain.predicting import Context
 from recognizer.models import Drawing
 
 INPUT_NAMES = ("image", "input", "images", "inputs")
@@ -95,7 +96,7 @@ class ModelStatusView(TFServingView):
         )
 
 
-class PredictView(TFServingView):
+class TFServingPredictView(TFServingView):
     def initial(self, request, *args, **kwargs):
         check_encoding(request)  # before the body is read: a gzip body is refused as v2 refuses it (415)
         super().initial(request, *args, **kwargs)
@@ -116,11 +117,11 @@ class PredictView(TFServingView):
         except limits.BadInput as exc:
             raise ApiError("invalid_json", exc.detail) from None
         rows, where, key = instances_of(body)
-        batching.check_count(len(rows), where=where)
+        predicting.check_count(len(rows), where=where)
         self.throttle_images(request, len(rows))
-        items = [item(value, i, where) for i, value in enumerate(rows)]
-        drawings, _ = batching.predict_and_store(items, source=Drawing.Source.TFSERVING)
-        return Response({key: [d.prediction_for(name).probabilities for d in drawings]})
+        items = predicting.prepare_items([instance(value, i, where) for i, value in enumerate(rows)], where)
+        result = predicting.predict_and_store(items, Context(source=Drawing.Source.TFSERVING))
+        return Response({key: [d.prediction_for(name).probabilities for d in result.drawings]})
 
 
 def check_encoding(request):
@@ -151,13 +152,14 @@ def instances_of(body):
     return rows, where, key
 
 
-def item(value, index, where):
+def instance(value, index, where):
+    """("image", base64 text) or ("array", nested numbers) for one instance."""
     if isinstance(value, dict) and len(value) == 1 and next(iter(value)) in INPUT_NAMES:
         value = next(iter(value.values()))  # a named instance: {"image": {"b64": ...}}
     if isinstance(value, dict):
         if set(value) != {"b64"} or not isinstance(value["b64"], str):
-            raise batching.BadItem(index, "invalid", 'an image is {"b64": "<base64 bytes>"}', where=where)
-        return batching.image_item(value["b64"], index, where)
+            raise predicting.BadItem(index, "invalid", 'an image is {"b64": "<base64 bytes>"}', where=where)
+        return "image", value["b64"]
     if isinstance(value, list):
-        return not_blank(batching.array_item(value, index, where), index, where)
-    raise batching.BadItem(index, "invalid", 'expected 28×28 numbers or {"b64": ...}', where=where)
+        return "array", value
+    raise predicting.BadItem(index, "invalid", 'expected 28×28 numbers or {"b64": ...}', where=where)

@@ -6,8 +6,8 @@ from rest_framework.permissions import AllowAny
 from rest_framework.routers import SimpleRouter
 
 from recognizer.api import views
-from recognizer.api.batch import BatchPredictView
 from recognizer.api.errors import not_found
+from recognizer.api.predict_batch import BatchPredictView
 
 app_name = "api"
 

@@ -23,8 +23,9 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 
 from recognizer import health, limits
-from recognizer.api import batching
-from recognizer.api.serializers import ApiError
+from recognizer.api import batching, predicting
+from recognizer.api.exceptions import ApiError
+from recognizer.domain.predicting import Context
 from recognizer.ml import registry
 from recognizer.models import MODEL_NAMES, Drawing
 
@@ -244,12 +245,12 @@ class InferView(V2View):
         infer, binary = split_body(body, request.headers.get(HEADER_LENGTH))
         spec = one_input(infer)
         n = batch_size(spec)
-        batching.check_count(n, where=f"input '{spec['name']}'")
+        predicting.check_count(n, where=f"input '{spec['name']}'")
         wanted = requested_outputs(infer)
         self.throttle_images(request, n)
         items = decode_input(spec, binary)
-        drawings, _ = batching.predict_and_store(items, source=Drawing.Source.V2)
-        return infer_response(name, infer, drawings, wanted)
+        result = predicting.predict_and_store(items, Context(source=Drawing.Source.V2))
+        return infer_response(name, infer, result.drawings, wanted)
 
 
 def split_body(body, header_length):
@@ -368,18 +369,9 @@ def decode_input(spec, binary):
         except (ValueError, TypeError):
             raise ApiError("invalid_request", f"Input 'input': data must be {n}×28×28 numbers.") from None
     if name == "image":
-        return [batching.image_item(v, i, where) for i, v in enumerate(values)]
-    return [not_blank(batching.array_item(v, i, where), i, where) for i, v in enumerate(values)]
-
-
-def not_blank(item, index, where):
-    """A tensor with no ink once stored (every value rounds to 0 in its 8-bit input) is refused as a blank canvas is:
-    422 ``empty_drawing``, the whole request, nothing stored. Used by v2 and TF Serving."""
-    if not np.any(item["model_input"]):
-        raise batching.BadItem(
-            index, "empty_drawing", "nothing drawn (every value is 0.0)", status.HTTP_422_UNPROCESSABLE_ENTITY, where
-        )
-    return item
+        return predicting.image_items(values, where)
+    # An all-background tensor is refused as a blank canvas is (422), in domain.images.prepare_array.
+    return predicting.array_items(values, where)
 
 
 def flatten(data):

@@ -12,7 +12,10 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from recognizer import limits
-from recognizer.api.errors import PayloadTooLarge, error_responses, json_error
+from recognizer.api import predicting
+from recognizer.api.errors import error_responses, json_error
+from recognizer.api.exceptions import PayloadTooLarge
+from recognizer.api.headers import content_length, idempotency_key
 from recognizer.api.parsers import BoundedJSONParser
 from recognizer.api.permissions import DrewIt, IsStaffOrDrew
 from recognizer.api.serializers import (
@@ -24,10 +27,10 @@ from recognizer.api.serializers import (
     FeedbackSerializer,
     LabelSerializer,
     PredictSerializer,
-    idempotency_key,
 )
 from recognizer.api.throttling import FeedbackThrottle, PredictThrottle
-from recognizer.drawer import drawer_key, remember_drawer
+from recognizer.domain.predicting import Context
+from recognizer.drawer import drawer_key, new_drawer_key, remember_drawer
 from recognizer.image_responses import image_response
 from recognizer.ml import preprocess
 from recognizer.models import Drawing
@@ -46,43 +49,16 @@ class ApiView:
         return None
 
 
-_policies = {}
-
-
-def _shared(view_class, kind, classes):
-    """One list of instances of ``classes`` per view class and kind, built on first use (a race builds it twice)."""
-    key = (view_class, kind)
-    instances = _policies.get(key)
-    if instances is None:
-        instances = _policies[key] = tuple(cls() for cls in classes)
-    return instances
-
-
 class PredictView(ApiView, APIView):
-    """Run both models on a drawing and store it."""
+    """Run the models on one drawing and store it: the drawing page's door and the API's."""
 
     permission_classes = [permissions.AllowAny]
     throttle_classes = [PredictThrottle]
     parser_classes = [BoundedJSONParser, MultiPartParser, FormParser]
 
-    # DRF builds the parsers, authenticators and permissions anew for every request; they hold no per-request state,
-    # so predict builds them once per process (issue 17). Renderers and throttles keep state: still per request.
-    def get_parsers(self):
-        return _shared(type(self), "parsers", self.parser_classes)
-
-    def get_authenticators(self):
-        return _shared(type(self), "authenticators", self.authentication_classes)
-
-    def get_permissions(self):
-        return _shared(type(self), "permissions", self.permission_classes)
-
     def initial(self, request, *args, **kwargs):
         # Refuse an oversized body from its header, before anything reads it.
-        try:
-            length = int(request.META.get("CONTENT_LENGTH") or 0)
-        except ValueError:
-            length = 0
-        if length > settings.MAX_UPLOAD_BYTES:
+        if content_length(request) > settings.MAX_UPLOAD_BYTES:
             raise PayloadTooLarge()
         super().initial(request, *args, **kwargs)
 
@@ -104,25 +80,32 @@ class PredictView(ApiView, APIView):
     )
     def post(self, request):
         key = idempotency_key(request)  # a bad header is refused before any work
-        data = request.data
-        validated = PredictSerializer.fast_validated_data(data)  # fields built once per process, not per request
-        if validated is None:  # not plainly valid: DRF's own validation answers, with its exact errors
-            serializer = PredictSerializer(data=data)
-            serializer.is_valid(raise_exception=True)
-            validated = serializer.validated_data
-        drawer = drawer_key(request)
-        # What serializer.save(drawer_key=..., idempotency_key=...) did; predictions come back with the drawing.
-        drawing = PredictSerializer().create({**validated, "drawer_key": drawer, "idempotency_key": key})
-        response = Response(
-            DrawingSerializer(drawing, context={"request": request}).data, status=status.HTTP_201_CREATED
+        serializer = PredictSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        raw, mime = serializer.validated_data["image"]
+        item = predicting.prepare_one(raw, mime)
+        sent = drawer_key(request)
+        context = Context(
+            source=serializer.validated_data["source"],
+            drawer_key=sent or new_drawer_key(),
+            sent_drawer=sent,
+            idempotency_key=key,
         )
-        if drawing.replayed:
-            response["Idempotent-Replayed"] = "true"
-        if drawer or drawing.replayed:
-            # A replay never hands out a cookie its client didn't send: the Idempotency-Key and the image
-            # bytes must not work as a credential for someone else's drawings.
-            return response
-        return remember_drawer(response, drawing.drawer_key)
+        result = predicting.predict_and_store([item], context)
+        return predicted_response(
+            request, result, DrawingSerializer(result.drawings[0], context={"request": request}).data
+        )
+
+
+def predicted_response(request, result, data):
+    """201 with the drawings; a replay says so and never hands out a drawer cookie its client didn't send (the
+    Idempotency-Key and the image bytes must not work as a credential for someone else's drawings)."""
+    response = Response(data, status=status.HTTP_201_CREATED)
+    if result.replayed:
+        response["Idempotent-Replayed"] = "true"
+    if result.replayed or drawer_key(request):
+        return response
+    return remember_drawer(response, result.drawings[0].drawer_key)
 
 
 @extend_schema_view(

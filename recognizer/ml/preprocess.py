@@ -20,10 +20,9 @@ from __future__ import annotations
 import io
 import math
 import warnings
-import zlib
 
 import numpy as np
-from PIL import Image, ImageFile
+from PIL import Image
 
 PREPROCESS_VERSION = "mnist-com-v1"
 
@@ -291,47 +290,10 @@ def _to_uint8(x: np.ndarray) -> np.ndarray:
 
 
 def input_to_png(x: np.ndarray) -> bytes:
-    """28x28 float [0, 1] or uint8 -> PNG bytes, white ink on black as the model sees it.
-
-    The bytes ``Image.save(format="PNG")`` writes for an "L" image, without its plugin machinery (issue 17: ~30 % of
-    the call for a 28x28 picture): the same chunks, compressed by Pillow's own PNG encoder with save's defaults.
-    """
-    try:
-        return _grey_png(_to_uint8(x).tobytes(), SIZE, SIZE)
-    except (AttributeError, TypeError):  # a Pillow without these internals: its plugin writes the same bytes
-        buf = io.BytesIO()
-        Image.fromarray(_to_uint8(x), "L").save(buf, format="PNG")
-        return buf.getvalue()
-
-
-def _png_chunk(kind: bytes, data: bytes) -> bytes:
-    return len(data).to_bytes(4, "big") + kind + data + zlib.crc32(data, zlib.crc32(kind)).to_bytes(4, "big")
-
-
-_PNG_END = _png_chunk(b"IEND", b"")
-
-
-def _grey_png(pixels: bytes, width: int, height: int) -> bytes:
-    """What PngImagePlugin._save writes for an "L" image with no options: signature, IHDR (8-bit greyscale), the
-    encoder's output in IDAT chunks (one per ``encode`` call, as ImageFile._save hands it over), IEND."""
-    image = Image.frombytes("L", (width, height), pixels)
-    encoder = Image._getencoder("L", "zip", "L", (False, -1, -1, b""))  # optimize, level, type, dictionary
-    encoder.setimage(image.im, (0, 0, width, height))
-    header = width.to_bytes(4, "big") + height.to_bytes(4, "big") + bytes([8, 0, 0, 0, 0])
-    parts = [b"\x89PNG\r\n\x1a\n", _png_chunk(b"IHDR", header)]
-    bufsize = max(ImageFile.MAXBLOCK, width * 4)
-    try:
-        while True:
-            _, status, data = encoder.encode(bufsize)
-            parts.append(_png_chunk(b"IDAT", data))
-            if status:
-                break
-    finally:
-        encoder.cleanup()
-    if status < 0:
-        raise OSError(f"PNG encoder error {status}")
-    parts.append(_PNG_END)
-    return b"".join(parts)
+    """28x28 float [0, 1] or uint8 -> PNG bytes, white ink on black as the model sees it (Pillow's PNG writer)."""
+    buf = io.BytesIO()
+    Image.fromarray(_to_uint8(x), "L").save(buf, format="PNG")
+    return buf.getvalue()
 
 
 def stored_input_to_png(b: bytes) -> bytes:

@@ -26,12 +26,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from django.db import transaction
-from django.utils import timezone
 from PIL import Image
 
-from recognizer import inference
-from recognizer.ml import datasets, mnist, preprocess, strokes
+from recognizer.domain import images, predicting
+from recognizer.domain.errors import ImageRejected
+from recognizer.domain.predicting import Context
+from recognizer.ml import datasets, mnist, strokes
 from recognizer.models import Drawing
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp"}
@@ -208,35 +208,17 @@ def read_items(
 
 
 def _store(batch: list[Item], labeled_by, summary: Summary) -> None:
-    inputs, kept = [], []
+    kept, prepared = [], []
     for item in batch:
         try:
-            inputs.append(preprocess.to_model_input(item.image))
+            prepared.append(images.prepare(item.image, item.image_type))
             kept.append(item)
-        except preprocess.ImageError as exc:
-            summary.skipped[f"{exc.__class__.__name__}: {exc}"[:80]] += 1
+        except ImageRejected as exc:
+            summary.skipped[f"{exc.code}: {exc}"[:80]] += 1
     if not kept:
         return
-    answers = inference.predict_batch(np.stack(inputs))
-    now = timezone.now()
-    with transaction.atomic():
-        drawings = Drawing.objects.record_many(
-            [
-                {
-                    "image": it.image,
-                    "image_type": it.image_type,
-                    "model_input": preprocess.input_to_bytes(x),
-                    "answers": a,
-                }
-                for it, x, a in zip(kept, inputs, answers, strict=True)
-            ],
-            source=Drawing.Source.IMPORT,
-            preprocess_version=preprocess.PREPROCESS_VERSION,
-        )
-        for drawing, item in zip(drawings, kept, strict=True):
-            drawing.label, drawing.label_source = item.label, Drawing.LabelSource.STAFF
-            drawing.labeled_by, drawing.labeled_at = labeled_by, now
-        Drawing.objects.bulk_update(drawings, ["label", "label_source", "labeled_by", "labeled_at"])
+    context = Context(source=Drawing.Source.IMPORT, labels=[item.label for item in kept], labeled_by=labeled_by)
+    drawings = predicting.predict_and_store(prepared, context).drawings
     summary.imported += len(drawings)
     summary.by_label.update(item.label for item in kept)
     summary.first_id = drawings[0].pk if summary.first_id is None else summary.first_id

@@ -22,7 +22,7 @@ from django.views.decorators.http import require_http_methods
 from rest_framework import serializers
 
 from recognizer import limits
-from recognizer.api.serializers import BoundedIntField, DigitField, id_field
+from recognizer.fields import BoundedIntField, DigitField, id_field
 from recognizer.image_responses import image_response
 from recognizer.ml import preprocess
 from recognizer.models import MODEL_NAMES, Drawing

@@ -141,7 +141,7 @@ def test_models_missing_is_a_clear_503_and_nothing_stored(monkeypatch):
     def unavailable(x):
         raise inference.ModelsUnavailable("no model manifest")
 
-    monkeypatch.setattr(inference, "predict_both", unavailable)
+    monkeypatch.setattr(inference, "predict_batch", unavailable)
     response = APIClient().post(PREDICT, {"image": im.data_url(im.png(im.SEVEN))}, format="json")
     assert response.status_code == 503
     assert response.json()["error"] == "models_unavailable"

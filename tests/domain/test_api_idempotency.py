@@ -2,13 +2,17 @@
 
 import threading
 
+import numpy as np
 import pytest
 from django.db import connection
 from rest_framework.test import APIClient
 
+from recognizer.domain import predicting
+from recognizer.domain.images import Prepared
+from recognizer.domain.predicting import Context
 from recognizer.models import Drawing, Prediction
 from tests import api_images as im
-from tests.factories import answer, drawer_client
+from tests.factories import drawer_client
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fresh_cache")]
 
@@ -108,14 +112,10 @@ def test_racing_requests_with_one_key_store_one_drawing():
     def write():
         try:
             barrier.wait(timeout=10)
-            drawing, created = Drawing.objects.record_once(
-                "race-key",
-                image=b"\x89PNG same drawing",
-                model_input=bytes(784),
-                preprocess_version="test",
-                answers={"keras": answer(3), "custom": answer(3)},
-                drawer_key="drawer",
-            )
+            item = Prepared(b"\x89PNG same drawing", "image/png", np.zeros((28, 28), np.float32))
+            context = Context(source="api", drawer_key="drawer", sent_drawer="drawer", idempotency_key="race-key")
+            result = predicting.predict_and_store([item], context)
+            drawing, created = result.drawings[0], not result.replayed
             results.append((drawing.pk, created, sorted(p.model_name for p in drawing.predictions.all())))
         except Exception as exc:  # reported below, not lost in the thread
             errors.append(repr(exc))

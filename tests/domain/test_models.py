@@ -128,29 +128,18 @@ def test_recorded_drawing_hands_back_its_predictions_without_a_query(django_asse
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="the one-statement insert is PostgreSQL's")
 @pytest.mark.django_db(transaction=True)
 def test_the_one_statement_insert_keeps_its_cursor_while_the_connection_lives():
+    from recognizer import pg_insert
+
     first = make_drawing(keras=1, custom=1)
-    cursor = connection._pg_insert_cursor
-    second = Drawing.objects.record_once(
-        "key-1",
-        image=b"x",
-        model_input=bytes(784),
-        preprocess_version="v",
-        answers={"keras": answer(2), "custom": answer(2)},
-    )[0]
-    replay, created = Drawing.objects.record_once(  # a unique violation on the kept cursor...
-        "key-1",
-        image=b"x",
-        model_input=bytes(784),
-        preprocess_version="v",
-        answers={"keras": answer(3), "custom": answer(3)},
-    )
-    assert (replay.pk, created) == (second.pk, False)
+    cursor = pg_insert._kept.cursor
+    fields = {"image": b"x", "model_input": bytes(784), "preprocess_version": "v", "idempotency_key": "key-1"}
+    second = Drawing.objects.record(answers={"keras": answer(2), "custom": answer(2)}, **fields)
+    with pytest.raises(IntegrityError):  # a unique violation on the kept cursor...
+        Drawing.objects.record(answers={"keras": answer(3), "custom": answer(3)}, **fields)
     third = make_drawing(keras=4, custom=4)  # ...leaves it working
-    assert connection._pg_insert_cursor is cursor and not cursor.closed
+    assert pg_insert._kept.cursor is cursor and not cursor.closed
     connection.close()
     fourth = make_drawing(keras=5, custom=5)  # a new connection, a new cursor
-    assert (
-        connection._pg_insert_cursor is not cursor and connection._pg_insert_cursor.connection is connection.connection
-    )
+    assert pg_insert._kept.cursor is not cursor and pg_insert._kept.cursor.connection is connection.connection
     stored = {d.pk: sorted(p.digit for p in d.predictions.all()) for d in Drawing.objects.all()}
     assert stored == {first.pk: [1, 1], second.pk: [2, 2], third.pk: [4, 4], fourth.pk: [5, 5]}

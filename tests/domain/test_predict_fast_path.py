@@ -1,6 +1,6 @@
 """Issue 17's cheaper predict path keeps the contract: the page's greyscale PNG gives the models the same 28×28 input
-as the canvas's RGBA PNG, the once-built validation gives what DRF's ``is_valid()`` gives, the remembered renderer
-choice is DRF's, and the drawing URL is ``reverse()``'s."""
+as the canvas's RGBA PNG, the renderer choice is DRF's, the pixel budget is read from the header and plain base64
+decodes as the clean-up would."""
 
 import base64
 import hashlib
@@ -13,14 +13,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from django.urls import reverse, set_script_prefix
 from PIL import Image, ImageDraw, ImageFilter
+from rest_framework import serializers
 from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.renderers import BrowsableAPIRenderer, JSONRenderer
 from rest_framework.test import APIClient, APIRequestFactory
 
-from recognizer.api import serializers as api_serializers
-from recognizer.api.serializers import ApiError, PredictSerializer, drawing_url
+from recognizer import drawer
+from recognizer.api.image_field import ImageField
+from recognizer.domain import images
+from recognizer.domain.errors import ImageRejected
 from recognizer.ml import preprocess
 from recognizer.models import Drawing
 from tests import api_images as im
@@ -137,77 +139,12 @@ def test_the_api_stores_the_same_input_for_both_pngs_of_one_canvas():
     assert stored[0] == stored[1]
 
 
-# ---- validation built once ---------------------------------------------------------------------------------------
-
-
-def full_validation(data):
-    serializer = PredictSerializer(data=data)
-    serializer.is_valid(raise_exception=True)
-    return serializer.validated_data
-
-
-@pytest.mark.parametrize(
-    "data",
-    [
-        {"image": im.data_url(im.png(im.SEVEN))},
-        {"image": im.b64(im.png(im.ONE)), "source": "web"},
-        {"image": im.data_url(im.png(im.ONE)), "source": "api", "extra": 1},
-    ],
-)
-def test_fast_validation_gives_what_is_valid_gives(data):
-    fast = PredictSerializer.fast_validated_data(data)
-    full = full_validation(data)
-    assert set(fast) == set(full) == {"image", "source"}
-    assert fast["source"] == full["source"]
-    assert fast["image"]["data"] == full["image"]["data"]
-    assert fast["image"]["content_type"] == full["image"]["content_type"] == "image/png"
-    assert np.array_equal(fast["image"]["model_input"], full["image"]["model_input"])
-
-
-@pytest.mark.parametrize(
-    "data",
-    [
-        {},
-        {"image": ""},
-        {"image": "not base64!"},
-        {"image": im.data_url(im.png(im.ONE)), "source": "elsewhere"},
-        {"image": 12},
-        ["image"],
-        None,
-    ],
-)
-def test_fast_validation_leaves_anything_not_plainly_valid_to_drf(data):
-    assert PredictSerializer.fast_validated_data(data) is None
-
-
-def test_fast_validation_raises_the_same_api_errors_as_is_valid():
-    blank = {"image": im.data_url(im.encode(Image.new("L", (280, 280), 255)))}
-    with pytest.raises(ApiError) as fast:
-        PredictSerializer.fast_validated_data(blank)
-    with pytest.raises(ApiError) as full:
-        full_validation(blank)
-    assert (fast.value.status_code, fast.value.get_codes(), str(fast.value.detail)) == (
-        full.value.status_code,
-        full.value.get_codes(),
-        str(full.value.detail),
-    )
-    assert fast.value.status_code == 422
-
-
-def test_fast_validation_builds_the_fields_once():
-    PredictSerializer.fast_validated_data({"image": im.data_url(im.png())})
-    first = PredictSerializer.__dict__["_prototype"].shared_fields
-    PredictSerializer.fast_validated_data({"image": im.data_url(im.png(im.SEVEN))})
-    assert PredictSerializer.__dict__["_prototype"].shared_fields is first
-    assert [field.field_name for field, _ in first] == ["image", "source"]
-
-
-# ---- the renderer choice, remembered -------------------------------------------------------------------------------
+# ---- the renderer choice -------------------------------------------------------------------------------
 
 
 def lenient():
     from recognizer.api import views  # noqa: F401  (the API's modules in the order the URL conf imports them)
-    from recognizer.api.errors import LenientNegotiation
+    from recognizer.api.negotiation import LenientNegotiation
 
     return LenientNegotiation
 
@@ -227,7 +164,7 @@ ACCEPTS = [
 
 
 @pytest.mark.parametrize("accept", ACCEPTS)
-def test_the_remembered_renderer_choice_is_drfs(accept):
+def test_the_lenient_renderer_choice_is_drfs_or_the_first(accept):
     headers = {} if accept is None else {"HTTP_ACCEPT": accept}
     renderers = [JSONRenderer(), BrowsableAPIRenderer()]
 
@@ -243,39 +180,10 @@ def test_the_remembered_renderer_choice_is_drfs(accept):
 
     from rest_framework.request import Request
 
-    for _ in range(2):  # the first call works it out, the second is remembered
+    for _ in range(2):  # nothing is remembered between calls
         request = Request(APIRequestFactory().post("/api/predict/", **headers))
         renderer, media_type = lenient()().select_renderer(request, renderers)
         assert (renderers.index(renderer), media_type) == drf_choice()
-
-
-def test_the_remembered_renderer_choices_stay_bounded(monkeypatch):
-    from rest_framework.request import Request
-
-    LenientNegotiation = lenient()
-    monkeypatch.setattr(LenientNegotiation, "_remembered", {})
-    renderers = [JSONRenderer(), BrowsableAPIRenderer()]
-    for i in range(LenientNegotiation.MAX_REMEMBERED + 50):
-        request = Request(APIRequestFactory().get("/", HTTP_ACCEPT=f"application/x-{i}, application/json"))
-        assert LenientNegotiation().select_renderer(request, renderers) == (renderers[0], "application/json")
-    request = Request(APIRequestFactory().get("/", HTTP_ACCEPT="text/html," + "x" * 300))
-    assert LenientNegotiation().select_renderer(request, renderers)[0] is renderers[1]
-    assert len(LenientNegotiation._remembered) == LenientNegotiation.MAX_REMEMBERED
-
-
-# ---- the drawing URL -----------------------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("prefix", ["/", "/digits/"])
-def test_drawing_url_is_reverses(prefix, monkeypatch):
-    monkeypatch.setattr(api_serializers, "_url_around_id", {})
-    set_script_prefix(prefix)
-    try:
-        for pk in (1, 9, 10, 42, 987654, 2**62):
-            assert drawing_url(pk) == reverse("api:drawing-detail", args=[pk])
-        assert drawing_url(5).startswith(prefix)
-    finally:
-        set_script_prefix("/")
 
 
 def png_chunk(kind, data):
@@ -289,18 +197,16 @@ def png_header_only(width, height, rest=b""):
     return b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", ihdr) + rest
 
 
-# What the image field decided before its shortcuts (issue 17), recorded from that code: over the budget only when
-# Pillow can open the image and finds more pixels than the budget.
+# The header decides, before anything is decoded: a PNG by its IHDR, anything else by Pillow's lazy open; what
+# neither can size is left to the decoder (which refuses it with its own error).
 @pytest.mark.parametrize(
     "data, expected",
     [
         (im.png(im.SEVEN), "ok"),
         (im.encode(Image.new("L", (2000, 2000), 255)), "ok"),  # exactly the budget
-        # Pillow opens it: over
         (png_header_only(2001, 2000, png_chunk(b"IDAT", b"x") + png_chunk(b"IEND", b"")), "too large"),
-        # Pillow refuses to open it (a decompression bomb): left to the decoder
-        (png_header_only(100000, 100000, png_chunk(b"IDAT", b"x") + png_chunk(b"IEND", b"")), "ok"),
-        (png_header_only(4000, 4000), "ok"),  # nothing after the header: Pillow cannot open it
+        (png_header_only(100000, 100000, png_chunk(b"IDAT", b"x") + png_chunk(b"IEND", b"")), "too large"),
+        (png_header_only(4000, 4000), "too large"),  # nothing after the header: its IHDR still says
         (png_header_only(0, 5, png_chunk(b"IDAT", b"x")), "ok"),
         (png_header_only(10, 10)[:20], "ok"),  # cut inside IHDR
         (png_header_only(10, 10).replace(b"IHDR", b"IHDX"), "ok"),
@@ -309,13 +215,13 @@ def png_header_only(width, height, rest=b""):
         (b"not an image", "ok"),
     ],
 )
-def test_the_pixel_budget_read_from_a_pngs_header_is_pillows(data, expected, settings):
+def test_the_pixel_budget_is_read_from_the_header(data, expected, settings):
     settings.MAX_IMAGE_PIXELS = 4_000_000
     try:
-        api_serializers.check_pixel_budget(data)
+        images.check_size(data)
         ours = "ok"
-    except ApiError as e:
-        assert e.get_codes() == "image_too_large"
+    except ImageRejected as e:
+        assert e.code == "image_too_large"
         ours = "too large"
     assert ours == expected
 
@@ -324,7 +230,7 @@ def test_plain_base64_decodes_as_the_clean_up_would():
     import random
 
     rng = random.Random(17)
-    field = api_serializers.ImageField()
+    field = ImageField()
     alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/" + "=-_ \n\t.é"
     texts = [base64.b64encode(rng.randbytes(n)).decode() for n in range(40)]
     texts += [base64.urlsafe_b64encode(rng.randbytes(n)).decode().rstrip("=") for n in range(40)]
@@ -360,9 +266,40 @@ def test_plain_base64_decodes_as_the_clean_up_would():
         ("ＱＵＪＤ", "not_base64"),
         ("  ", "empty_image"),
     ]:
-        with pytest.raises(api_serializers.serializers.ValidationError) as refused:
+        with pytest.raises(serializers.ValidationError) as refused:
             field.decode_text(text)
         assert refused.value.get_codes() == [code]
+
+
+def request_with_cookie(value):
+    request = APIRequestFactory().get("/")
+    if value is not None:
+        request.COOKIES[drawer.COOKIE] = value
+    return request
+
+
+def signed(key):
+    from django.http import HttpResponse
+
+    response = drawer.remember_drawer(HttpResponse(), key)
+    return response.cookies[drawer.COOKIE].value
+
+
+def test_a_drawer_cookie_is_checked_under_the_current_keys(settings):
+    cookie = signed("k" * 32)
+    assert drawer.drawer_key(request_with_cookie(cookie)) == "k" * 32
+    original_key = settings.SECRET_KEY
+    settings.SECRET_KEY = "another-secret-key-" + "y" * 40
+    assert drawer.drawer_key(request_with_cookie(cookie)) is None  # a new SECRET_KEY refuses it
+    settings.SECRET_KEY_FALLBACKS = [original_key]
+    assert drawer.drawer_key(request_with_cookie(cookie)) == "k" * 32  # the old key as a fallback: accepted
+
+
+@pytest.mark.parametrize("value", [None, "", "abc", "k" * 32, "x" * 32 + ":tampered"])
+def test_a_bad_or_missing_drawer_cookie_is_none(value):
+    assert drawer.drawer_key(request_with_cookie(value)) is None
+    tampered = signed("good-key")[:-2] + "xx"
+    assert drawer.drawer_key(request_with_cookie(tampered)) is None
 
 
 def test_messages_are_skipped_under_api_and_kept_for_pages():

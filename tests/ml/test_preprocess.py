@@ -235,44 +235,6 @@ def test_mnist_digit_survives_round_trip(mnist_test):
     assert np.abs(out - digit / 255.0).mean() < 0.06
 
 
-def pillow_png(x):
-    """What input_to_png wrote before issue 17: Pillow's PNG plugin."""
-    buf = io.BytesIO()
-    Image.fromarray(P._to_uint8(x), "L").save(buf, format="PNG")
-    return buf.getvalue()
-
-
-def model_inputs():
-    rng = np.random.default_rng(17)
-    inputs = [np.zeros((28, 28), np.float32), np.ones((28, 28), np.float32), np.full((28, 28), 0.5, np.float32)]
-    inputs += [rng.random((28, 28), dtype=np.float32) for _ in range(50)]  # noise: the encoder's hardest case
-    inputs += [rng.integers(0, 256, (28, 28), dtype=np.uint8) for _ in range(50)]
-    inputs += [(rng.random((28, 28)) < p).astype(np.float32) for p in (0.01, 0.1, 0.5, 0.9)]
-    for strokes in (SEVEN, ONE, [[(30, 30), (250, 250)], [(250, 30), (30, 250)]]):
-        for width in (6, 18, 40):
-            inputs.append(P.to_model_input(encode(draw(strokes, width=width))))
-    inputs.append(np.asfortranarray(inputs[-1]))  # not C-ordered
-    inputs.append(P.input_to_bytes(inputs[-2]))  # bytes, as a drawing stores them
-    return inputs
-
-
-def test_input_png_is_byte_for_byte_what_pillows_plugin_writes():
-    for x in model_inputs():
-        if isinstance(x, bytes):
-            assert P.stored_input_to_png(x) == pillow_png(np.frombuffer(x, np.uint8))
-        else:
-            assert P.input_to_png(x) == pillow_png(x)
-
-
-def test_input_png_falls_back_to_pillows_plugin_without_its_encoder(monkeypatch):
-    def missing(*args):
-        raise AttributeError("module 'PIL.Image' has no attribute '_getencoder'")
-
-    monkeypatch.setattr(P, "_grey_png", missing)  # a Pillow whose internals moved
-    for x in model_inputs()[:10]:
-        assert P.input_to_png(x) == pillow_png(x)
-
-
 def outcome(f, x):
     """``f(x)`` in a line: its shape and the first 16 hex digits of the sha256 of its bytes, or the error it raises."""
     try:

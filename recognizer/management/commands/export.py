@@ -5,7 +5,7 @@ import time
 from django.core.management.base import BaseCommand, CommandError
 from rest_framework.exceptions import ValidationError
 
-from recognizer.api.serializers import FlexibleDateTimeField
+from recognizer.fields import FlexibleDateTimeField
 from recognizer.staff import export
 
 

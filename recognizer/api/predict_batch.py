@@ -2,15 +2,20 @@
 
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import serializers, status
-from rest_framework.response import Response
+from rest_framework import serializers
 
-from recognizer.api import batching
+from recognizer.api import batching, predicting
 from recognizer.api.errors import error_responses
-from recognizer.api.serializers import ApiError, DrawingSerializer, ImageField, idempotency_key
-from recognizer.api.views import ApiView
-from recognizer.drawer import drawer_key, new_drawer_key, remember_drawer
+from recognizer.api.exceptions import ApiError
+from recognizer.api.headers import idempotency_key
+from recognizer.api.image_field import ImageField
+from recognizer.api.serializers import CLIENT_SOURCES, DrawingSerializer
+from recognizer.api.views import ApiView, predicted_response
+from recognizer.domain.predicting import Context
+from recognizer.drawer import drawer_key, new_drawer_key
 from recognizer.models import Drawing
+
+CLIENT_SOURCE_VALUES = [value for value, _ in CLIENT_SOURCES]
 
 
 class BatchRequestSerializer(serializers.Serializer):
@@ -19,7 +24,7 @@ class BatchRequestSerializer(serializers.Serializer):
     images = serializers.ListField(
         child=ImageField(), help_text="Data URLs or base64 of PNG, JPEG or WebP images; in multipart, files."
     )
-    source = serializers.ChoiceField(choices=Drawing.Source.choices, default=Drawing.Source.API, required=False)
+    source = serializers.ChoiceField(choices=CLIENT_SOURCES, default=Drawing.Source.API, required=False)
 
 
 class BatchResponseSerializer(serializers.Serializer):
@@ -50,25 +55,14 @@ class BatchPredictView(ApiView, batching.BatchView):
         """
         key = idempotency_key(request)
         images, source = self.images(request)
-        batching.check_count(len(images))
-        if source not in Drawing.Source.values:
-            raise ApiError("invalid_choice", f'source: "{source}" is not a valid choice.')
+        predicting.check_count(len(images))
         self.throttle_images(request, len(images))
-        items = [batching.image_item(value, i) for i, value in enumerate(images)]
-        drawer = drawer_key(request)
-        drawings, replayed = batching.predict_and_store(
-            items, source=source, drawer_key=drawer or new_drawer_key(), idempotency_key=key, sent_drawer=drawer
-        )
-        context = {"request": request}
-        response = Response(
-            {"results": [DrawingSerializer(d, context=context).data for d in drawings]},
-            status=status.HTTP_201_CREATED,
-        )
-        if replayed:
-            response["Idempotent-Replayed"] = "true"
-        if drawer or replayed:
-            return response  # as /api/predict/: a replay never hands out a cookie its client didn't send
-        return remember_drawer(response, drawings[0].drawer_key)
+        items = predicting.image_items(images)
+        sent = drawer_key(request)
+        context = Context(source=source, drawer_key=sent or new_drawer_key(), sent_drawer=sent, idempotency_key=key)
+        result = predicting.predict_and_store(items, context)
+        data = {"results": [DrawingSerializer(d, context={"request": request}).data for d in result.drawings]}
+        return predicted_response(request, result, data)
 
     def images(self, request):
         """(the images, the source) from JSON or multipart."""
@@ -82,4 +76,6 @@ class BatchPredictView(ApiView, batching.BatchView):
             images, source = None, None
         if not isinstance(images, list):
             raise ApiError("invalid", "images: send a list of images.")
+        if source not in CLIENT_SOURCE_VALUES:  # the message names the choices, never the value sent
+            raise ApiError("invalid_choice", f"source: must be one of: {', '.join(CLIENT_SOURCE_VALUES)}.")
         return images, source
