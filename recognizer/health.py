@@ -52,7 +52,7 @@ def checks() -> dict[str, str]:
             results[name] = "ok"
         except Exception as e:  # any failure means "not ready"; name it, no traceback
             logger.warning("readiness: %s check failed (%s: %s)", name, type(e).__name__, e)
-            results[name] = DOWN[name]
+            results[name] = DOWN.get(name, "unavailable")
     return results
 
 
