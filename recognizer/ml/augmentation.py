@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import ndimage
 
-from recognizer.ml import canvas_eval, strokes, styles
+from recognizer.ml import strokes, styles
 from recognizer.ml.preprocess import EmptyDrawing, normalize_ink
 from recognizer.ml.strokes import StrokeAugment
 from recognizer.ml.styles import StyleAugment
@@ -73,10 +73,6 @@ class AugmentConfig:
     restroke_fraction: float = 0.3
     restroke_radius: tuple[int, ...] = (0, 1, 2, 3, 4, 5)
     restroke_weights: tuple[float, ...] = (0.22, 0.24, 0.2, 0.14, 0.1, 0.1)
-    # page redraw: this fraction of each epoch's MNIST digits is instead drawn on a 280x280 page
-    # canvas with a round pen at a random size and place (:func:`canvas_eval.redrawn_inputs`) and put
-    # through the live preprocessing -- what a drawing on the page really goes through
-    redraw_fraction: float = 0.0
 
 
 def _disc(radius: int) -> np.ndarray:
@@ -267,11 +263,7 @@ class EpochData:
     def build(self, epoch: int):
         """(x uint8, y uint8, sample weight float32) for this epoch, shuffled (not cached)."""
         rng = np.random.default_rng([self.seed, epoch])
-        xs, ys, ws = [augment(self.x, rng, self.cfg)], [self.y], [np.ones(len(self.y), np.float32)]
-        if self.cfg.redraw_fraction > 0:  # a generator of its own: the rest of the epoch is the same without it
-            redraw_rng = np.random.default_rng([self.seed, epoch, 2000])
-            chosen = np.flatnonzero(redraw_rng.random(len(self.x)) < self.cfg.redraw_fraction)
-            xs[0][chosen] = canvas_eval.redrawn_inputs(self.x[chosen], redraw_rng)
+        xs, ys, ws = [self.mnist_inputs(epoch, rng)], [self.y], [np.ones(len(self.y), np.float32)]
         if self.extra is not None and len(self.extra.x):
             # staff-labeled drawings are already model inputs: one clean copy, one augmented
             ex = self.extra
@@ -287,6 +279,10 @@ class EpochData:
         xa, ya, wa = np.concatenate(xs), np.concatenate(ys), np.concatenate(ws)
         order = rng.permutation(len(xa))
         return xa[order], ya[order], wa[order]
+
+    def mnist_inputs(self, epoch: int, rng: np.random.Generator) -> np.ndarray:
+        """This epoch's MNIST digits, uint8 (N, 28, 28), in their order: augmented with ``rng`` (the epoch's own)."""
+        return augment(self.x, rng, self.cfg)
 
     def get(self, epoch: int):
         """(x uint8, y uint8, sample weight float32) for this epoch, shuffled."""

@@ -158,14 +158,6 @@ def draw_on_canvas(digit: np.ndarray, label: int, rng: np.random.Generator) -> C
     return CanvasDigit(_to_png(ink, transparent), label, height, pen, transparent)
 
 
-def redrawn_inputs(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """uint8 (N, 28, 28) digits drawn on canvases as the set's are, then through the live preprocessing: uint8."""
-    out = np.empty_like(x)
-    for i, digit in enumerate(x):
-        out[i] = np.rint(preprocess.to_model_input(draw_on_canvas(digit, -1, rng).png) * 255)
-    return out
-
-
 def build_canvas_set(count: int = DEFAULT_COUNT, seed: int = DEFAULT_SEED, mnist_dir=None) -> list[CanvasDigit]:
     """``count`` MNIST test digits redrawn on canvases, deterministic in (count, seed)."""
     x, y = datasets.load_mnist("test", mnist_dir)

@@ -30,7 +30,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from keras import layers  # noqa: E402
 
-DEFAULT_ARCHITECTURE = {"widths": (32, 64, 64), "dense": 128, "dropout": 0.4, "stem": 0}
+DEFAULT_ARCHITECTURE = {"widths": (32, 64, 64), "dense": 128, "dropout": 0.4}
 
 
 def describe(model: keras.Model) -> str:
@@ -59,13 +59,10 @@ def build_model(
     widths: tuple[int, int, int] = DEFAULT_ARCHITECTURE["widths"],
     dense: int = DEFAULT_ARCHITECTURE["dense"],
     dropout: float = DEFAULT_ARCHITECTURE["dropout"],
-    stem: int = DEFAULT_ARCHITECTURE["stem"],
 ) -> keras.Model:
-    """``stem``: extra 3x3 convolutions before the first pooling, at full resolution."""
+    """The network in the module's docstring; ``widths`` are the three convolutions', ``dense`` the hidden layer's."""
     inputs = keras.Input((28, 28, 1), name="image")
     h = _conv_bn_relu(inputs, widths[0], kernel=5)
-    for _ in range(stem):
-        h = _conv_bn_relu(h, widths[0])
     h = layers.MaxPooling2D()(h)
     h = _conv_bn_relu(h, widths[1])
     h = _conv_bn_relu(h, widths[2])

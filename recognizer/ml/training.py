@@ -177,15 +177,53 @@ def train_keras(
     progress: Progress = _print,
     architecture: dict | None = None,
 ) -> TrainResult:
-    """Train the Keras CNN on ``epochs`` augmented epochs from ``data``."""
+    """Train the Keras CNN (``keras_model.build_model``, ``architecture`` changing its defaults) on ``epochs``
+    augmented epochs from ``data``."""
+    import keras
+
+    from recognizer.ml import keras_model
+
+    keras.utils.set_random_seed(seed)
+    architecture = {**keras_model.DEFAULT_ARCHITECTURE, **(architecture or {})}
+    model = keras_model.build_model(**architecture)
+    result = fit_keras(
+        model,
+        data,
+        epochs,
+        seed,
+        batch_size=batch_size,
+        peak_lr=peak_lr,
+        weight_decay=weight_decay,
+        label_smoothing=label_smoothing,
+        eval_set=eval_set,
+        progress=progress,
+    )
+    result.config.update(architecture)
+    return result
+
+
+def fit_keras(
+    model,
+    data: EpochData,
+    epochs: int,
+    seed: int,
+    batch_size: int = 128,
+    peak_lr: float = 3e-3,
+    weight_decay: float = 1e-4,
+    label_smoothing: float = 0.0,
+    eval_set: tuple[np.ndarray, np.ndarray] | None = None,
+    progress: Progress = _print,
+) -> TrainResult:
+    """Compile an untrained Keras ``model`` (28x28x1 -> 10 probabilities) with the shipped recipe and train it.
+
+    :func:`train_keras` builds the shipped network and calls this; the random seed is set before the model is built,
+    so a caller with a model of its own calls ``keras.utils.set_random_seed(seed)`` first, as it does.
+    """
     import keras
 
     from recognizer.ml import keras_model
 
     t0, c0 = time.perf_counter(), time.process_time()
-    keras.utils.set_random_seed(seed)
-    architecture = {**keras_model.DEFAULT_ARCHITECTURE, **(architecture or {})}
-    model = keras_model.build_model(**architecture)
     n = len(data.get(0)[0])
     steps_per_epoch = -(-n // batch_size)
     total = epochs * steps_per_epoch
@@ -231,7 +269,6 @@ def train_keras(
         "weight_decay": weight_decay,
         "label_smoothing": label_smoothing,
         "optimizer": "AdamW, warm-up + cosine decay",
-        **architecture,
     }
     return TrainResult(
         model, epochs, seed, time.perf_counter() - t0, history, cpu_seconds=time.process_time() - c0, config=config

@@ -100,8 +100,14 @@ def test_the_architecture_line_names_the_layers_built():
     )
     assert keras_model.describe(wide) == "conv5x5x32-pool-conv64-conv128-pool-dense256-dropout0.4-dense10 (BatchNorm)"
     assert wide.count_params() > keras_model.build_model().count_params()
-    stem = keras_model.build_model(stem=2)  # the recipe experiment's deeper variant: 3x3 convolutions before pooling
-    assert keras_model.describe(stem) == (
-        "conv5x5x32-conv32-conv32-pool-conv64-conv64-pool-dense128-dropout0.4-dense10 (BatchNorm)"
-    )
-    assert stem.output_shape == (None, 10)
+
+
+def test_the_default_build_is_the_committed_models_architecture():
+    import json
+    from pathlib import Path
+
+    manifest = json.loads((Path(__file__).resolve().parents[2] / "models" / "manifest.json").read_text())["models"]
+    built = keras_model.build_model()
+    assert keras_model.describe(built) == manifest["keras"]["architecture"]
+    assert built.count_params() == manifest["keras"]["parameters"]
+    assert set(keras_model.DEFAULT_ARCHITECTURE) == {"widths", "dense", "dropout"}  # experiments' variants live there

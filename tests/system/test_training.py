@@ -60,26 +60,6 @@ def test_epoch_data_mixes_extra_examples(digits):
         augmentation.Extra(x[:3], y[:2])
 
 
-def test_epoch_data_redraws_a_fraction_on_the_page_canvas(digits):
-    x, y = digits
-    x, y = x[:60], y[:60]
-    plain = augmentation.EpochData(x, y, seed=3).get(0)
-    cfg = augmentation.AugmentConfig(redraw_fraction=0.5)
-    redrawn = augmentation.EpochData(x, y, seed=3, cfg=cfg).get(0)
-    assert np.array_equal(redrawn[1], plain[1]) and np.array_equal(redrawn[2], plain[2])  # the same order
-    assert np.array_equal(augmentation.EpochData(x, y, seed=3, cfg=cfg).get(0)[0], redrawn[0])  # reproducible
-    differ = (plain[0] != redrawn[0]).any(axis=(1, 2)).sum()
-    assert 15 <= differ <= 45  # about half of the digits drawn on a canvas instead of augmented here
-    # a redrawn digit is what the live preprocessing makes of that digit drawn on a 280x280 canvas
-    from recognizer.ml import canvas_eval, preprocess
-
-    rng = np.random.default_rng(0)
-    one = canvas_eval.redrawn_inputs(x[:1], np.random.default_rng(0))[0]
-    ink, _, _ = canvas_eval.draw_digit(x[0], rng)
-    png = canvas_eval._to_png(ink, transparent=bool(rng.random() < 0.25))
-    assert np.array_equal(one, np.rint(preprocess.to_model_input(png) * 255).astype(np.uint8))
-
-
 def test_lr_schedule():
     lrs = [training.lr_schedule(s, 1000, 1e-3) for s in range(1000)]
     peak = int(np.argmax(lrs))

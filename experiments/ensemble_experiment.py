@@ -1,6 +1,6 @@
 """Is an average of short training runs better than one long run, for the same training epochs?
 
-    .venv/bin/python bench/ensemble_experiment.py --model keras --members 0:0:8 1:8:8 2:0:8
+    .venv/bin/python -m experiments.ensemble_experiment --model keras --members 0:0:8 1:8:8 2:0:8
 
 Each member is ``SEED:FIRST_EPOCH:EPOCHS``: a network (``--model keras`` or ``custom``)
 initialised with SEED and trained on the built epochs FIRST_EPOCH .. FIRST_EPOCH+EPOCHS-1

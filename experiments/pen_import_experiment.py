@@ -1,6 +1,6 @@
 """The product's own loop on real data: import pen digits by training writers, retrain, score on writers never seen.
 
-    .venv/bin/python bench/pen_import_experiment.py [--import 3000] [--epochs 3] [--weight 2] [--model custom]
+    .venv/bin/python -m experiments.pen_import_experiment [--import 3000] [--epochs 3] [--weight 2] [--model custom]
 
 In a scratch SQLite database and scratch copies of ``models/``, with the same seed and epochs:
 

@@ -1,6 +1,6 @@
 """Before and after one retraining on labeled drawings.
 
-    .venv/bin/python bench/retrain_experiment.py [--drawings 3000] [--epochs 3] [--weight 2]
+    .venv/bin/python -m experiments.retrain_experiment [--drawings 3000] [--epochs 3] [--weight 2]
 
 A scratch SQLite database is filled with ``--drawings`` canvas-style drawings (MNIST test digits
 redrawn with a round pen, ``recognizer.ml.canvas_eval``, with a seed other than the evaluation set's),
