@@ -59,8 +59,8 @@ class Command(BaseCommand):
                 ),
                 summary=summary,
             )
-        except importing.ImportFormatError as exc:
-            raise CommandError(str(exc)) from exc
+        except importing.ImportFormatError as exc:  # raised inside the import's transaction: nothing was stored
+            raise CommandError(f"{exc} (nothing was imported)") from exc
         self.stdout.write(
             self.style.SUCCESS(
                 f"Imported {summary.imported} drawings in {summary.seconds:.1f}s "
