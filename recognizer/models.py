@@ -495,7 +495,8 @@ class Prediction(models.Model):
 # --- each model's answer on its drawing ----------------------------------------------------------------------------
 
 for _name in MODEL_NAMES:  # keras_digit, keras_confidence, custom_digit, ...: set at insert by columns_from_answers
-    Drawing.add_to_class(f"{_name}_digit", models.PositiveSmallIntegerField(null=True, blank=True, editable=False))
+    # No CHECK of their own (a plain SmallIntegerField): copies, which the prediction rows' constraints vouch for.
+    Drawing.add_to_class(f"{_name}_digit", models.SmallIntegerField(null=True, blank=True, editable=False))
     Drawing.add_to_class(f"{_name}_confidence", models.FloatField(null=True, blank=True, editable=False))
 Drawing._meta.indexes = [  # the admin's "<model> says" filters, in the changelist's order
     *Drawing._meta.indexes,

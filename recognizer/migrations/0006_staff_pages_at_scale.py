@@ -96,7 +96,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name="drawing",
             name="custom_digit",
-            field=models.PositiveSmallIntegerField(blank=True, editable=False, null=True),
+            field=models.SmallIntegerField(blank=True, editable=False, null=True),
         ),
         migrations.AddField(
             model_name="drawing",
@@ -106,7 +106,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name="drawing",
             name="keras_digit",
-            field=models.PositiveSmallIntegerField(blank=True, editable=False, null=True),
+            field=models.SmallIntegerField(blank=True, editable=False, null=True),
         ),
         migrations.AddField(
             model_name="drawing",
