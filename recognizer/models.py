@@ -202,24 +202,18 @@ class DrawingManager(models.Manager.from_queryset(DrawingQuerySet)):
         return self.record_many([row], preprocess_version=preprocess_version, **context)[0]
 
     def label_imported(self, drawings, labels, *, by=None):
-        """Staff labels for drawings just imported (``import_drawings``): one UPDATE per label value."""
-        now = timezone.now()
-        by_label = {}
+        """Staff labels for drawings just imported (``import_drawings``), through ``Drawing.write_labels`` as every
+        label write (one UPDATE per label value; the drawings are not counted yet, so the rollup is not touched)."""
+        now, by_id = timezone.now(), getattr(by, "pk", by)
+        states = {}
         for drawing, label in zip(drawings, labels, strict=True):
-            if isinstance(label, bool) or int(label) not in DIGITS:
-                raise ValueError(f"label must be a digit 0-9, got {label!r}")
-            by_label.setdefault(int(label), []).append(drawing)
-        for label, group in by_label.items():
-            self.filter(pk__in=[d.pk for d in group]).update(
-                label=label, label_source=Drawing.LabelSource.STAFF, labeled_by=by, labeled_at=now
-            )
-            for drawing in group:
-                drawing.label, drawing.label_source, drawing.labeled_by, drawing.labeled_at = (
-                    label,
-                    Drawing.LabelSource.STAFF,
-                    by,
-                    now,
-                )
+            if label is None:
+                raise ValueError("label must be a digit 0-9, got None")
+            states[drawing.pk] = (Drawing._checked_label(label), Drawing.LabelSource.STAFF, by_id, now)
+        self.model.write_labels(states, using=self._db)
+        for drawing in drawings:
+            drawing.label, drawing.label_source, _, drawing.labeled_at = states[drawing.pk]
+            drawing.labeled_by = by
 
 
 class Drawing(models.Model):
