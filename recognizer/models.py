@@ -209,7 +209,7 @@ class DrawingManager(models.Manager.from_queryset(DrawingQuerySet)):
         for drawing, label in zip(drawings, labels, strict=True):
             if label is None:
                 raise ValueError("label must be a digit 0-9, got None")
-            states[drawing.pk] = (Drawing._checked_label(label), Drawing.LabelSource.STAFF, by_id, now)
+            states[drawing.pk] = (Drawing.checked_label(label), Drawing.LabelSource.STAFF, by_id, now)
         self.model.write_labels(states, using=self._db)
         for drawing in drawings:
             drawing.label, drawing.label_source, _, drawing.labeled_at = states[drawing.pk]
@@ -334,7 +334,7 @@ class Drawing(models.Model):
     # -- label writes: every one goes through ``write_labels``, which keeps the accuracy rollup exact
 
     @staticmethod
-    def _checked_label(label):
+    def checked_label(label):
         if label is not None and (isinstance(label, bool) or int(label) not in DIGITS):
             raise ValueError(f"label must be a digit 0-9, got {label!r}")
         return None if label is None else int(label)
@@ -394,7 +394,7 @@ class Drawing(models.Model):
     def label_many(cls, pks, label, *, by=None, source=LabelSource.STAFF, override=False):
         """Label (or, with ``label=None``, clear) many drawings at once: the admin's bulk actions and imports.
         Another staff member's label is kept unless ``override``. Returns ``(written, refused)`` ids."""
-        label = cls._checked_label(label)
+        label = cls.checked_label(label)
         by_id = getattr(by, "pk", by)
         state = (label, source, by_id, timezone.now()) if label is not None else (None, "", None, None)
         return cls.write_labels({pk: state for pk in pks}, refuse=None if override else cls.other_staff_label(by_id))
@@ -405,7 +405,7 @@ class Drawing(models.Model):
         An edit of this one drawing (the admin's form, ``PATCH /api/drawings/<id>/``) replaces any label; with
         ``override=False`` (the queue) another staff member's label raises ``LabelConflict`` and nothing changes.
         """
-        label = self._checked_label(label)
+        label = self.checked_label(label)
         by_id = getattr(by, "pk", by)
         state = (label, source, by_id, timezone.now()) if label is not None else (None, "", None, None)
         _, refused = self.write_labels({self.pk: state}, refuse=None if override else self.other_staff_label(by_id))
@@ -435,7 +435,7 @@ class Drawing(models.Model):
         The row is locked and read before it is written, so a staff label saved between reading this drawing and
         writing it is never lost: the database decides. Returns True when the label was stored.
         """
-        label = self._checked_label(label)
+        label = self.checked_label(label)
         if label is None:
             raise ValueError("label must be a digit 0-9, got None")
         state = (label, self.LabelSource.USER, None, timezone.now())
