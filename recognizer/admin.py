@@ -10,7 +10,6 @@ from functools import cached_property
 
 from django import forms
 from django.contrib import admin, messages
-from django.core.cache import cache
 from django.core.paginator import Paginator
 from django.db import connections
 from django.db.models import Exists, OuterRef
@@ -18,6 +17,7 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
+from recognizer import cached
 from recognizer.models import DIGITS, MODEL_NAMES, Drawing, Prediction, band_q
 from recognizer.staff import accuracy
 from recognizer.staff.admin_export import export_selected
@@ -81,14 +81,15 @@ class ModelVersionFilter(admin.SimpleListFilter):
 
     def lookups(self, request, model_admin):
         # DISTINCT over every prediction costs ~0.1 s at 100k drawings; versions change only on retraining.
-        pairs = cache.get(VERSIONS_CACHE_KEY)
-        if pairs is None:
-            pairs = list(
+        pairs = cached.remembered(
+            VERSIONS_CACHE_KEY,
+            lambda: list(
                 Prediction.objects.values_list("model_name", "model_version")
                 .distinct()
                 .order_by("model_name", "model_version")
-            )
-            cache.set(VERSIONS_CACHE_KEY, pairs, 60)
+            ),
+            60,
+        )
         return [(f"{name}:{version}", f"{name} {version}") for name, version in pairs]
 
     def queryset(self, request, queryset):

@@ -38,6 +38,9 @@ def _models():
 
 
 CHECKS = {"models": _models, "database": _database, "cache": _cache}
+# What serving needs. Redis is optional: without it the rate limits and queue leases fall back per process, so a
+# cache outage makes an instance degraded, not unready (a load balancer must not pull every healthy instance).
+REQUIRED = ("models", "database")
 # What a failed check says in an answer: what is down, nothing about why.
 DOWN = {"models": "not loaded", "database": "unavailable", "cache": "unavailable"}
 
@@ -56,11 +59,19 @@ def checks() -> dict[str, str]:
     return results
 
 
+def problems(results):
+    """(the required checks that failed, the optional ones that failed)."""
+    failed = [name for name, result in results.items() if result != "ok"]
+    return [n for n in failed if n in REQUIRED], [n for n in failed if n not in REQUIRED]
+
+
 @never_cache
 def readyz(request):
     results = checks()
-    failed = [name for name, result in results.items() if result != "ok"]
-    if failed:
-        detail = "Not ready: " + ", ".join(f"{name} ({results[name]})" for name in failed)
+    missing, degraded = problems(results)
+    if missing:
+        detail = "Not ready: " + ", ".join(f"{name} ({results[name]})" for name in missing + degraded)
         return JsonResponse({"error": "not_ready", "detail": detail, "checks": results}, status=503)
+    if degraded:
+        return JsonResponse({"status": "degraded", "degraded": degraded, "checks": results})
     return JsonResponse({"status": "ready", "checks": results})

@@ -4,7 +4,8 @@ Under gunicorn, ``gunicorn.conf.py`` sets ``PROMETHEUS_MULTIPROC_DIR`` before an
 writes its numbers to files in that folder and a scrape, answered by whichever worker, sums them over all workers
 (prometheus_client's multiprocess mode). Without it (``runserver``, tests) the process's own registry is read.
 
-Only prometheus_client and Django settings here; ``domain.predicting`` calls :func:`observe_answers` for every stored answer.
+Only prometheus_client and Django settings here; ``domain.predicting`` calls :func:`observe_answers` for every
+stored answer.
 """
 
 from __future__ import annotations
@@ -43,6 +44,11 @@ RATE_LIMIT_FALLBACKS = Counter(
     "digits_rate_limit_fallbacks_total",
     "Rate-limit counts made in the worker's own memory because the shared cache (Redis) failed, by error type.",
     ["error"],
+)
+CACHE_FALLBACKS = Counter(
+    "digits_cache_fallbacks_total",
+    "Cache operations done in the worker's own memory because the shared cache (Redis) failed, by operation and error.",
+    ["operation", "error"],
 )
 AGREEMENT = Counter("digits_model_agreement_total", "Images both models answered, by whether they agreed.", ["agree"])
 CONFIDENCE = Histogram(

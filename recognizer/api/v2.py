@@ -90,11 +90,12 @@ class ReadyView(V2View):
         auth=[{}],
     )
     def get(self, request):
-        """Ready: both models loaded and the database reachable (the same checks as /readyz)."""
+        """Ready: both models loaded and the database reachable (the same checks as /readyz; Redis is optional)."""
         checks = health.checks()
-        if all(v == "ok" for v in checks.values()):
-            return Response({"ready": True})
-        problems = "; ".join(f"{k}: {v}" for k, v in checks.items() if v != "ok")
+        missing, degraded = health.problems(checks)
+        if not missing:
+            return Response({"ready": True, **({"degraded": degraded} if degraded else {})})
+        problems = "; ".join(f"{k}: {checks[k]}" for k in missing)
         return Response({"error": f"not ready: {problems}"}, status=status.HTTP_503_SERVICE_UNAVAILABLE)
 
 
@@ -164,8 +165,8 @@ class ModelReadyView(V2View):
     def get(self, request, name):
         """The model is ready when the server is (both models are served together)."""
         model_or_404(name)
-        checks = health.checks()
-        if all(v == "ok" for v in checks.values()):
+        missing, _ = health.problems(health.checks())
+        if not missing:
             return Response({"name": name, "ready": True})
         return Response({"error": f"model '{name}' is not ready"}, status=status.HTTP_503_SERVICE_UNAVAILABLE)
 

@@ -5,18 +5,19 @@ Queue order: drawings the models disagree on first, then the least confident (lo
 under ``LOW_CONFIDENCE``), then the rest; within each group the least confident first. The order is kept on each
 drawing at insert as one number (``Drawing.queue_rank``, see ``models.queue_rank``) with a partial index over the
 drawings still waiting, so the next drawing is the first entry of that index however many wait.
-A drawing handed to one staff member is leased to them for ``LEASE_SECONDS`` (in the cache, taken with an
-atomic ``add``), so two people labeling at once never get the same drawing; once labeled it leaves the
-queue. Skips and the undo stack live in the session (any mapping here): they are one person's, not shared.
+A drawing handed to one staff member is leased to them for ``LEASE_SECONDS`` (``staff/leases.py``: in the cache,
+taken with an atomic ``add``, released by a compare-and-delete), so two people labeling at once never get the same
+drawing; once labeled it leaves the queue. Skips and the undo stack live in the session (any mapping here): they
+are one person's, not shared.
 """
 
 from django.contrib.auth import get_user_model
-from django.core.cache import cache
 from django.db import transaction
 from django.shortcuts import get_object_or_404
 from django.utils.dateparse import parse_datetime
 
 from recognizer.models import LOW_CONFIDENCE, Drawing, LabelConflict
+from recognizer.staff import leases
 
 __all__ = ["LOW_CONFIDENCE"]  # re-exported: the groups' boundary lives with the drawing's queue_rank
 
@@ -49,19 +50,12 @@ def lease_key(pk):
 
 def take_lease(pk, user_id):
     """Lease a drawing to a user; True if it is theirs now (new, or already theirs)."""
-    key = lease_key(pk)
-    if cache.add(key, user_id, LEASE_SECONDS):
-        return True
-    if cache.get(key) == user_id:
-        cache.set(key, user_id, LEASE_SECONDS)
-        return True
-    return False
+    return leases.take(lease_key(pk), user_id, LEASE_SECONDS)
 
 
 def release_lease(pk, user_id):
-    key = lease_key(pk)
-    if cache.get(key) == user_id:
-        cache.delete(key)
+    """Drop the user's lease on a drawing, atomically: never someone else's fresh lease."""
+    leases.release(lease_key(pk), user_id)
 
 
 def waiting():
@@ -90,7 +84,7 @@ def next_drawings(user_id, *, exclude=(), skipped=(), count=1):
         chunk = list(queryset.values_list("pk", flat=True)[start : start + LEASE_SCAN])
         if not chunk:
             break
-        holders = cache.get_many([lease_key(pk) for pk in chunk])
+        holders = leases.holders([lease_key(pk) for pk in chunk])
         for pk in chunk:
             holder = holders.get(lease_key(pk))
             if (holder is None or holder == user_id) and take_lease(pk, user_id):
