@@ -58,7 +58,20 @@ class BatchView(APIView):
             raise too_large()
 
     def throttle_images(self, request, n):
-        """Charge the images beyond the one :meth:`initial` charged (a 429 once the limit is passed)."""
+        """Charge the images beyond the one :meth:`initial` charged (a 429 once the limit is passed).
+
+        A batch larger than the client's whole allowance could never pass, however long it waited: it is refused
+        with a 413 that names the limit, and what :meth:`initial` charged is given back, so it consumes nothing."""
+        for throttle in self.get_throttles():
+            allowance = throttle.allowance(request) if hasattr(throttle, "allowance") else None
+            if allowance is not None and n > allowance[0]:
+                throttle.refund(request, 1)
+                raise ApiError(
+                    "batch_over_rate_limit",
+                    f"{n} images in one request, more than the {allowance[0]} images per {allowance[1]} s this client "
+                    f"may send; send at most {allowance[0]} per request.",
+                    status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+                )
         if n > 1:
             self.throttle_cost = n - 1
             self.check_throttles(request)

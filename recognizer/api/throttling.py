@@ -110,6 +110,39 @@ class RateThrottle(BaseThrottle):
     def wait(self):
         return getattr(self, "wait_seconds", None)
 
+    def allowance(self, request):
+        """(requests, seconds) this client may send per window, or None when it is not limited (staff, no rate)."""
+        user = request.user
+        if user and user.is_staff:
+            return None
+        scope = self.user_scope if user and user.is_authenticated else self.anon_scope
+        rate = api_settings.DEFAULT_THROTTLE_RATES.get(scope)
+        return self.parse_rate(rate) if rate else None
+
+    def refund(self, request, cost):
+        """Give back ``cost`` counted in this window (a request refused for a reason waiting cannot fix)."""
+        user = request.user
+        if user and user.is_staff:
+            return
+        scope, ident = (
+            (self.user_scope, f"user{user.pk}")
+            if user and user.is_authenticated
+            else (self.anon_scope, client_ip(request))
+        )
+        rate = api_settings.DEFAULT_THROTTLE_RATES.get(scope)
+        if not rate:
+            return
+        _, period = self.parse_rate(rate)
+        window = int(time.time() // period)
+        key = f"throttle:{scope}:{ident}:{window}"
+        try:
+            cache.decr(key, cost)
+        except ValueError:  # the window turned over: nothing of it is counted in the new one
+            pass
+        except Exception as e:  # the cache is down: the count was made in this process
+            warn_cache_down(e)
+            local_counters.incr(key, (window + 1) * period, -cost)
+
     @staticmethod
     def parse_rate(rate):
         return parse_rate(rate)
