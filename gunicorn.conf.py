@@ -126,7 +126,7 @@ def pre_fork(server, worker):
 
 
 def post_worker_init(worker):
-    """Load and warm both models before this worker accepts its first request."""
+    """Load and warm the live models before this worker accepts its first request, then follow the database's."""
     if not (warm_up_models and "digitsite" in wsgi_app):
         return
     done = threading.Event()
@@ -145,6 +145,7 @@ def post_worker_init(worker):
     finally:
         done.set()
         beat.join()
+    inference.watch()  # follow promotions and rollbacks in the database, no restart (issue 26)
     worker.log.info("Worker %s: models warm (%s)", worker.pid, inference.model_versions())
 
 

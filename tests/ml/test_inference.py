@@ -1,4 +1,5 @@
-"""recognizer.inference: models loaded once, both answers for one input."""
+"""recognizer.inference: models loaded once, both answers for one input. What is loaded is what is live in the
+database (a fresh database registers models/manifest.json's entries: tests/lifecycle/ covers the rest)."""
 
 import json
 import shutil
@@ -10,6 +11,8 @@ import pytest
 
 from recognizer import inference
 from recognizer.ml import publishing
+
+pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture(scope="module")
@@ -64,9 +67,9 @@ def test_loads_once_across_threads(monkeypatch):
     def slow_load():
         calls.append(1)
         time.sleep(0.05)
-        return {"fake": object()}
+        return inference.ServedSet({"fake": object()})
 
-    monkeypatch.setattr(inference, "_models", None)
+    monkeypatch.setattr(inference, "_current", None)
     monkeypatch.setattr(inference, "_load_all", slow_load)
     seen = []
     threads = [threading.Thread(target=lambda: seen.append(inference.get_models())) for _ in range(8)]
@@ -79,8 +82,8 @@ def test_loads_once_across_threads(monkeypatch):
 
 def test_missing_manifest(tmp_path, settings, monkeypatch):
     settings.MODELS_DIR = tmp_path
-    monkeypatch.setattr(inference, "_models", None)
-    with pytest.raises(inference.ModelsUnavailable, match="manifest"):
+    monkeypatch.setattr(inference, "_current", None)
+    with pytest.raises(inference.ModelsUnavailable, match="no live version"):
         inference.get_models()
 
 
@@ -93,7 +96,7 @@ def test_checksum_mismatch(tmp_path, settings, monkeypatch):
     manifest["models"]["custom"]["sha256"] = "0" * 64
     (tmp_path / "manifest.json").write_text(json.dumps(manifest))
     settings.MODELS_DIR = tmp_path
-    monkeypatch.setattr(inference, "_models", None)
+    monkeypatch.setattr(inference, "_current", None)
     with pytest.raises(inference.ModelsUnavailable, match="sha256"):
         inference.get_models()
 
@@ -107,7 +110,7 @@ def test_a_changed_or_missing_companion_file_is_refused(tmp_path, settings, monk
             shutil.copy(src / name, tmp_path / name)
     (tmp_path / "manifest.json").write_text(json.dumps(manifest))
     settings.MODELS_DIR = tmp_path
-    monkeypatch.setattr(inference, "_models", None)
+    monkeypatch.setattr(inference, "_current", None)
     assert [c["file"] for c in keras["companions"]] == [keras["file"].replace(".keras", ".tflite")]
     lite = tmp_path / keras["companions"][0]["file"]
     lite.write_bytes(lite.read_bytes()[:-1] + b"x")
