@@ -4,7 +4,6 @@ counted once for what was stored."""
 import numpy as np
 import pytest
 from django.db import IntegrityError, OperationalError
-from prometheus_client import REGISTRY
 from rest_framework.test import APIClient
 
 from recognizer import inference
@@ -12,28 +11,17 @@ from recognizer.domain import errors, images, predicting
 from recognizer.domain.predicting import Context
 from recognizer.models import Drawing, Prediction
 from tests import api_images as im
+from tests.prometheus import total
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fresh_cache")]
 
 
 def predictions_counted():
-    return sum(
-        s.value
-        for metric in REGISTRY.collect()
-        if metric.name == "digits_predictions"
-        for s in metric.samples
-        if s.name == "digits_predictions_total"
-    )
+    return total("digits_predictions")
 
 
 def agreements_counted():
-    return sum(
-        s.value
-        for metric in REGISTRY.collect()
-        if metric.name == "digits_model_agreement"
-        for s in metric.samples
-        if s.name == "digits_model_agreement_total"
-    )
+    return total("digits_model_agreement")
 
 
 def seven():

@@ -5,11 +5,11 @@ import socket
 
 import pytest
 from django.test import override_settings
-from prometheus_client import REGISTRY
 
 from recognizer import inference
 from recognizer.staff import leases, queue
 from tests.factories import make_drawing
+from tests.prometheus import total
 
 pytestmark = pytest.mark.django_db
 
@@ -31,13 +31,7 @@ def closed_redis():
 
 
 def fallbacks():
-    return sum(
-        s.value
-        for metric in REGISTRY.collect()
-        if metric.name == "digits_cache_fallbacks"
-        for s in metric.samples
-        if s.name == "digits_cache_fallbacks_total"
-    )
+    return total("digits_cache_fallbacks")
 
 
 def test_with_redis_down_the_staff_pages_work_and_the_queue_answers_json(admin_client):
