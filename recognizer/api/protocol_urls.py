@@ -15,6 +15,11 @@ urlpatterns = [
     re_path(rf"^v2/models/{MODEL}/ready$", v2.ModelReadyView.as_view(), name="v2-model-ready"),
     re_path(rf"^v2/models/{MODEL}/infer$", v2.InferView.as_view(), name="v2-model-infer"),
     re_path(
+        rf"^v2/models/{MODEL}/versions/(?P<version>[^/]+)/infer$",
+        v2.VersionInferView.as_view(),
+        name="v2-version-infer",
+    ),
+    re_path(
         rf"^v1/models/{MODEL}:predict$", tfserving.TFServingPredictView.as_view(), name="tfserving-predict"
     ),  # first
     re_path(rf"^v1/models/{MODEL}$", tfserving.ModelStatusView.as_view(), name="tfserving-model-status"),

@@ -86,14 +86,12 @@ class ModelStatusView(TFServingView):
     def get(self, request, name):
         """Model status, as TF Serving's GetModelStatus."""
         model_or_404(name)
+        from recognizer.lifecycle.store import version_states
+
         version = model_version(name)
-        return Response(
-            {
-                "model_version_status": [
-                    {"version": version, "state": "AVAILABLE", "status": {"error_code": "OK", "error_message": ""}}
-                ]
-            }
-        )
+        states = [(version, "AVAILABLE"), *[(v, state) for v, state in version_states(name) if v != version]]
+        ok = {"error_code": "OK", "error_message": ""}
+        return Response({"model_version_status": [{"version": v, "state": s, "status": ok} for v, s in states]})
 
 
 class TFServingPredictView(TFServingView):

@@ -5,7 +5,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, Spec
 from rest_framework.permissions import AllowAny
 from rest_framework.routers import SimpleRouter
 
-from recognizer.api import views
+from recognizer.api import models_views, views
 from recognizer.api.errors import not_found
 from recognizer.api.predict_batch import BatchPredictView
 
@@ -22,6 +22,15 @@ urlpatterns = [
     path("predict/", views.PredictView.as_view(), name="predict"),
     path("predict/batch/", BatchPredictView.as_view(), name="predict-batch"),
     path("accuracy/", views.AccuracyView.as_view(), name="accuracy"),
+    path("models/", models_views.ModelVersionsView.as_view(), name="model-versions"),  # the lifecycle (issue 26)
+    path("models/train/", models_views.TrainView.as_view(), name="models-train"),
+    path("models/train/<int:pk>/", models_views.TrainJobView.as_view(), name="models-train-job"),
+    re_path(
+        r"^models/(?P<name>[^/]+)/versions/(?P<version>[^/]+)/(?P<action>shadow|promote|retire)/?$",
+        models_views.VersionActionView.as_view(),
+        name="model-version-action",
+    ),
+    re_path(r"^models/(?P<name>[^/]+)/rollback/?$", models_views.RollbackView.as_view(), name="model-rollback"),
     re_path(r"^drawings/(?P<pk>-?[0-9]+)/image\.png$", image, name="drawing-image"),
     re_path(r"^drawings/(?P<pk>-?[0-9]+)/input\.png$", model_input, name="drawing-input"),
     *[p for p in router.urls if p.name not in ("drawing-image", "drawing-input")],

@@ -146,12 +146,20 @@ class ModelMetadataView(V2View):
         return Response(
             {
                 "name": name,
-                "versions": [model_version(name)],
+                "versions": versions_of(name),  # the live one first, then every other registered version
                 "platform": registry.get(name).platform,
                 "inputs": [tensor_spec(n, *spec) for n, spec in INPUTS.items()],
                 "outputs": [tensor_spec(n, *spec) for n, spec in OUTPUTS.items()],
             }
         )
+
+
+def versions_of(name):
+    """The live version first, then the model's other versions in the database (issue 26)."""
+    from recognizer.lifecycle.store import version_numbers
+
+    live = model_version(name)
+    return [live, *[v for v in version_numbers(name) if v != live]]
 
 
 class ModelReadyView(V2View):
@@ -252,6 +260,24 @@ class InferView(V2View):
         items = decode_input(spec, binary)
         result = predicting.predict_and_store(items, Context(source=Drawing.Source.V2))
         return infer_response(name, infer, result.drawings, wanted)
+
+
+class VersionInferView(InferView):
+    @extend_schema(
+        operation_id="v2_model_version_infer",
+        request={"application/json": InferRequest, "application/octet-stream": OpenApiTypes.BINARY},
+        responses={200: OpenApiTypes.OBJECT, **batching.error_message_responses(400, 404, 413, 415, 422, 429, 503)},
+        tags=["v2"],
+        auth=[{}],
+        parameters=[MODEL_PARAMETER, OpenApiParameter("version", OpenApiTypes.STR, OpenApiParameter.PATH)],
+    )
+    def post(self, request, name, version):
+        """Inference by one version: the live version answers (and is stored); any other is a 404."""
+        model_or_404(name)
+        live = model_version(name)
+        if version != live:
+            raise ApiError("not_found", f"Version '{version}' of model '{name}' is not served; live: {live}.", 404)
+        return super().post(request, name)
 
 
 def split_body(body, header_length):
