@@ -68,9 +68,6 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "recognizer",
-    "recognizer.lifecycle",  # model versions and training jobs (issue 26), on django-tasks' database queue
-    "django_tasks",
-    "django_tasks_db",
 ]
 
 MIDDLEWARE = [
@@ -88,15 +85,22 @@ MIDDLEWARE = [
     "axes.middleware.AxesMiddleware",  # last: turns a lockout into recognizer.logins.lockout's 429
 ]
 
-# Failed logins (admin form, API token) locked out per client address and, separately, per username (django-axes,
-# counted in the database so it holds when Redis is down). recognizer/logins.py answers a lockout.
-AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+# Failed logins (admin form, API token) locked out per client address and per username at that address, never per
+# username alone; guessing one username from many addresses is slowed down instead (django-axes, counted in the
+# database so it holds when Redis is down). recognizer/logins.py answers a lockout and slows the guessing.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "recognizer.logins.UsernameSlowDown",
+    "django.contrib.auth.backends.ModelBackend",
+]
 AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 10)
 AXES_COOLOFF_TIME = timedelta(minutes=env_int("LOGIN_LOCKOUT_MINUTES", 15))
 AXES_LOCKOUT_PARAMETERS = "recognizer.logins.lockout_parameters"
 AXES_CLIENT_IP_CALLABLE = "recognizer.clientip.client_ip"
 AXES_LOCKOUT_CALLABLE = "recognizer.logins.lockout"
 AXES_RESET_ON_SUCCESS = True
+# An attempt refused during a lockout or a slow-down is not recorded: it neither counts nor pushes the wait back.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
 AXES_VERBOSE = False
 
 ROOT_URLCONF = "digitsite.urls"
@@ -220,9 +224,6 @@ if not DEBUG:
 
 # Models and data.
 MODELS_DIR = Path(os.environ.get("MODELS_DIR", BASE_DIR / "models"))
-# Weights trained by the product (issue 26): outside the checkout's models/, never committed.
-MODEL_STORE_DIR = Path(os.environ.get("MODEL_STORE_DIR", BASE_DIR / "var" / "models"))
-TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["default", "training"]}}
 # MNIST is found by recognizer.ml.datasets (MNIST_DIR, ../shared/data/mnist, the Keras cache, a download): the ML
 # core reads no Django settings, so MNIST_DIR is an environment variable only, not a setting here.
 
