@@ -19,7 +19,7 @@ from django.utils.html import format_html, format_html_join
 
 from recognizer import cached
 from recognizer.models import DIGITS, MODEL_NAMES, Drawing, Prediction, band_q
-from recognizer.staff import accuracy
+from recognizer.staff import accuracy, counting
 from recognizer.staff.admin_export import export_selected
 from recognizer.staff.review import ReviewAdminMixin
 
@@ -183,7 +183,7 @@ def clear_label(modeladmin, request, queryset):
 
 # --- the changelist's pages -------------------------------------------------------------------------------
 
-ESTIMATE_ABOVE = 100_000  # an unfiltered count above this many rows is PostgreSQL's estimate
+ESTIMATE_ABOVE = 10_000  # a count above this many rows is PostgreSQL's estimate
 
 
 class DrawingPaginator(Paginator):
@@ -202,7 +202,8 @@ class DrawingPaginator(Paginator):
                 row = cursor.fetchone()
             if row and row[0] > ESTIMATE_ABOVE:
                 return row[0]
-        return super().count
+        # filtered: exact up to ESTIMATE_ABOVE rows (a bounded COUNT), the planner's estimate beyond
+        return counting.count_of(queryset, up_to=ESTIMATE_ABOVE)[0]
 
     def page(self, number):
         number = self.validate_number(number)

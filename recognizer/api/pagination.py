@@ -14,7 +14,6 @@ import json
 from collections import OrderedDict
 
 from django.core.paginator import InvalidPage, Paginator
-from django.db import connections
 from django.db.models import Q
 from django.utils.dateparse import parse_datetime
 from rest_framework import exceptions
@@ -24,6 +23,7 @@ from rest_framework.settings import api_settings
 from rest_framework.utils.urls import remove_query_param, replace_query_param
 
 from recognizer import limits
+from recognizer.staff import counting
 
 EXACT_COUNT_UP_TO = 10_000
 MAX_PAGE_ROWS = 10_000  # ?page=N reaches this many rows deep; the cursor goes anywhere
@@ -32,20 +32,7 @@ ORDER = ("-created", "-id")  # the lists' order (Drawing.Meta.ordering), which t
 
 def count_of(queryset, exact=False):
     """(count, exact): exact up to ``EXACT_COUNT_UP_TO`` rows, else the planner's estimate on PostgreSQL."""
-    if exact:
-        return queryset.count(), True
-    capped = queryset.order_by()[: EXACT_COUNT_UP_TO + 1].count()
-    if capped <= EXACT_COUNT_UP_TO:
-        return capped, True
-    connection = connections[queryset.db]
-    if connection.vendor != "postgresql":
-        return queryset.count(), True
-    sql, params = queryset.order_by().values("pk").query.sql_with_params()
-    with connection.cursor() as cursor:
-        cursor.execute(f"EXPLAIN (FORMAT JSON) {sql}", params)
-        plan = cursor.fetchone()[0]
-    plan = json.loads(plan) if isinstance(plan, str) else plan
-    return max(int(plan[0]["Plan"]["Plan Rows"]), capped), False
+    return counting.count_of(queryset, exact, up_to=EXACT_COUNT_UP_TO)
 
 
 class Pagination(BasePagination):

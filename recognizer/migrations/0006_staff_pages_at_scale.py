@@ -6,20 +6,39 @@ from django.conf import settings
 from django.db import migrations, models
 
 LOW_CONFIDENCE = 0.9  # models.LOW_CONFIDENCE when this was written
+BANDS = (0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99)  # the upper bounds of models.CONFIDENCE_BANDS but the last
+MODELS = ("keras", "custom")
 
 
 def fill_derived(apps, schema_editor):
     """Each model's digit and confidence, the lower confidence and the queue's order on every existing drawing
-    (what ``Drawing.columns_from_answers`` sets at insert from now on): two UPDATEs with correlated subqueries.
-    Existing drawings are counted in the accuracy rollup by the first ``manage.py refresh_stats``."""
+    (what ``Drawing.columns_from_answers`` sets at insert from now on): one pass over the predictions on PostgreSQL,
+    correlated subqueries elsewhere."""
     from django.db.models import Case, F, Min, OuterRef, Subquery, Value, When
 
     Drawing = apps.get_model("recognizer", "Drawing")
     Prediction = apps.get_model("recognizer", "Prediction")
-    db = schema_editor.connection.alias
+    connection = schema_editor.connection
+    db = connection.alias
+    if connection.vendor == "postgresql":
+        picks = ", ".join(
+            f"max(digit) FILTER (WHERE model_name = '{m}') AS {m}_digit, "
+            f"max(confidence) FILTER (WHERE model_name = '{m}') AS {m}_confidence"
+            for m in MODELS
+        )
+        sets = ", ".join(f"{m}_digit = p.{m}_digit, {m}_confidence = p.{m}_confidence" for m in MODELS)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"UPDATE recognizer_drawing d SET {sets}, lowest_confidence = p.low, queue_rank = CASE "
+                f"WHEN d.agree AND p.low < {LOW_CONFIDENCE} THEN 2 + p.low WHEN d.agree THEN 4 + p.low ELSE p.low END "
+                f"FROM (SELECT drawing_id, {picks}, min(confidence) AS low FROM recognizer_prediction "
+                "GROUP BY drawing_id) p WHERE p.drawing_id = d.id"
+            )
+            cursor.execute("UPDATE recognizer_drawing SET queue_rank = -1 WHERE queue_rank IS NULL")
+        return
     answers = Prediction.objects.using(db).filter(drawing=OuterRef("pk")).order_by()
     fields = {}
-    for name in ("keras", "custom"):
+    for name in MODELS:
         fields[f"{name}_digit"] = Subquery(answers.filter(model_name=name).values("digit")[:1])
         fields[f"{name}_confidence"] = Subquery(answers.filter(model_name=name).values("confidence")[:1])
     fields["lowest_confidence"] = Subquery(answers.values("drawing_id").annotate(low=Min("confidence")).values("low"))
@@ -33,6 +52,79 @@ def fill_derived(apps, schema_editor):
             output_field=models.FloatField(),
         )
     )
+
+
+def count_existing(apps, schema_editor):
+    """The accuracy rollup of every existing drawing (they are added as counted): what ``Rollup.rebuild`` does, frozen
+    here with this migration's models, so the dashboard is right as soon as the migration ends."""
+    from django.db.models import Case, Count, Exists, F, IntegerField, OuterRef, Q, Sum, Value, When
+    from django.db.models.functions import TruncDate
+
+    Drawing = apps.get_model("recognizer", "Drawing")
+    Prediction = apps.get_model("recognizer", "Prediction")
+    db = schema_editor.connection.alias
+    band = Case(
+        *[When(Q(confidence__lt=high), then=Value(i)) for i, high in enumerate(BANDS)],
+        default=Value(len(BANDS)),
+        output_field=IntegerField(),
+    )
+    right = Exists(Prediction.objects.filter(drawing=OuterRef("pk"), digit=OuterRef("label")))
+    cells = {}
+    for row in (
+        Drawing.objects.using(db)
+        .order_by()
+        .annotate(day=TruncDate("created"), any_right=right)
+        .values("day", "source", "agree", "label_source", "label", "any_right")
+        .annotate(n=Count("id"))
+    ):
+        label = -1 if row["label"] is None else row["label"]
+        key = (row["day"], row["source"] == "import", -1 if row["agree"] is None else int(row["agree"]))
+        key += (row["label_source"], label, bool(row["any_right"]) and label != -1)
+        cells.setdefault(("drawing", key), [0, 0.0])[0] += row["n"]
+    predictions = Prediction.objects.using(db).order_by().annotate(day=TruncDate("drawing__created"), band=band)
+    for row in predictions.values("day", "drawing__source", "model_name", "band").annotate(n=Count("id")):
+        key = (row["day"], row["drawing__source"] == "import", row["model_name"], row["band"])
+        cells.setdefault(("prediction", key), [0, 0.0])[0] += row["n"]
+    for row in (
+        predictions.filter(drawing__label__isnull=False)
+        .annotate(label=F("drawing__label"))
+        .values(
+            "day",
+            "drawing__source",
+            "drawing__label_source",
+            "label",
+            "drawing__agree",
+            "model_name",
+            "model_version",
+            "digit",
+            "band",
+        )
+        .annotate(n=Count("id"), conf=Sum("confidence"))
+    ):
+        agree = -1 if row["drawing__agree"] is None else int(row["drawing__agree"])
+        key = (row["day"], row["drawing__source"] == "import", row["drawing__label_source"], row["label"], agree)
+        key += (row["model_name"], row["model_version"], row["digit"], row["band"])
+        cell = cells.setdefault(("labeled", key), [0, 0.0])
+        cell[0] += row["n"]
+        cell[1] += row["conf"] or 0.0
+    tables = {
+        "drawing": (
+            apps.get_model("recognizer", "RollupDrawing"),
+            ("day", "imported", "agree", "label_source", "label", "any_right"),
+        ),
+        "prediction": (apps.get_model("recognizer", "RollupPrediction"), ("day", "imported", "model_name", "band")),
+        "labeled": (
+            apps.get_model("recognizer", "RollupLabeled"),
+            ("day", "imported", "label_source", "label", "agree", "model_name", "model_version", "digit", "band"),
+        ),
+    }
+    for name, (model, key_fields) in tables.items():
+        rows = []
+        for (table, key), (n, conf) in cells.items():
+            if table == name:
+                extra = {"confidence_sum": conf} if name == "labeled" else {}
+                rows.append(model(**dict(zip(key_fields, key, strict=True)), n=n, **extra))
+        model.objects.using(db).bulk_create(rows, batch_size=1000)
 
 
 class Migration(migrations.Migration):
@@ -83,7 +175,12 @@ class Migration(migrations.Migration):
                 ("n", models.BigIntegerField(default=0)),
             ],
         ),
-        migrations.AddField(
+        migrations.AddField(  # existing drawings are counted (count_existing below): no rewrite of the table
+            model_name="drawing",
+            name="counted",
+            field=models.BooleanField(default=True, editable=False),
+        ),
+        migrations.AlterField(  # new ones are not, until a fold counts them
             model_name="drawing",
             name="counted",
             field=models.BooleanField(db_default=False, default=False, editable=False),
@@ -150,6 +247,7 @@ class Migration(migrations.Migration):
             ),
         ),
         migrations.RunPython(fill_derived, migrations.RunPython.noop, elidable=True),
+        migrations.RunPython(count_existing, migrations.RunPython.noop, elidable=True),
         migrations.AddIndex(
             model_name="drawing",
             index=models.Index(fields=["drawer_key"], name="drawing_drawer_key_idx"),
