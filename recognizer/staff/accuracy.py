@@ -38,7 +38,7 @@ Z_95 = 1.959963984540054  # two-sided 95% normal quantile
 
 BANDS = CONFIDENCE_BANDS  # the admin filter and the queue use the same bands
 WINDOWS = (7, 30, 90)  # the time windows offered: the last N days, today included
-FOLD_INLINE = 20000  # drawings a read counts itself before answering; more than that is left to refresh_stats
+FOLD_INLINE = 5000  # drawings a read counts itself (one fold batch, ~0.2 s) before answering; more: refresh_stats
 
 
 def band_label(index):
