@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.requirements-installed
 
-.PHONY: run serve test test-fast setup browser nginx services migrate lint bench
+.PHONY: run serve worker test test-fast setup browser nginx services migrate lint bench
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -22,8 +22,16 @@ migrate: setup
 
 # One BLAS/OpenMP thread: a 28x28 answer gains nothing from more, and OpenBLAS's spinning
 # thread pool makes the numpy model ~20x slower per request (measured, see gunicorn.conf.py).
+# The task queue's worker (training jobs) runs beside it, and stops with it.
 run: migrate
+	$(WORKER_ENV) nice -n 10 $(PY) manage.py train_worker & worker=$$!; trap 'kill $$worker 2>/dev/null' EXIT; \
 	OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(PY) manage.py runserver 127.0.0.1:8000
+
+# The task queue's worker in the foreground (training jobs, issue 26): django-tasks' database worker, every queue,
+# at low priority on one thread, so that serving goes on while a model trains.
+WORKER_ENV := OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 TF_NUM_INTRAOP_THREADS=1 TF_NUM_INTEROP_THREADS=1
+worker: migrate
+	$(WORKER_ENV) nice -n 10 $(PY) manage.py train_worker
 
 # The production stack in the foreground: nginx on 127.0.0.1:$PORT (8080) in front of gunicorn, settings from the
 # environment (README, "Production"); Ctrl-C stops both.

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `make serve`: the production stack in the foreground: gunicorn (gunicorn.conf.py) on a loopback port behind nginx on
 # 127.0.0.1:${PORT:-8080}. Settings come from the environment (README, "Production"). Ctrl-C (SIGINT to the process
-# group) or SIGTERM stops both; if either exits, the other is stopped too.
+# group) or SIGTERM stops both; if either exits, the other is stopped too. The task queue's worker runs beside them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -39,5 +39,11 @@ trap stop EXIT
 pids+=($!)
 "$NGINX" -p "$RUN_DIR" -e stderr -c "$CONF" &
 pids+=($!)
+# The task queue's worker (training jobs): low priority, one thread, so that serving goes on (SERVE_WORKER=0: none).
+if [ "${SERVE_WORKER:-1}" = 1 ]; then
+    OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 TF_NUM_INTRAOP_THREADS=1 TF_NUM_INTEROP_THREADS=1 \
+        nice -n 10 "$PY" manage.py train_worker &
+    pids+=($!)
+fi
 echo "serving on http://127.0.0.1:${PORT}/ (nginx) -> gunicorn on ${GUNICORN_BIND}; Ctrl-C stops both" >&2
 wait -n

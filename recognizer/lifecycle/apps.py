@@ -13,6 +13,9 @@ class LifecycleConfig(AppConfig):
     verbose_name = "Model lifecycle"
 
     def ready(self):
+        from django.db.models.signals import post_migrate
+
+        post_migrate.connect(register_committed, sender=self)
         # The development server loads its models at start (in the background, so it starts at once; the first
         # predict waits for the load if it is still going) and then follows promotions. Only `runserver`'s serving
         # process: never migrate, tests or other commands, and not the autoreloader's parent.
@@ -21,3 +24,11 @@ class LifecycleConfig(AppConfig):
             from recognizer import inference
 
             inference.start_in_background()
+
+
+def register_committed(sender, using="default", **kwargs):
+    """After `migrate`: the weights committed in models/ become the first live versions of a fresh database."""
+    from recognizer.lifecycle import store
+
+    if using == "default":
+        store.ensure_registered()

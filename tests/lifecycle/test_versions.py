@@ -20,8 +20,13 @@ def digits(mnist_test):
     return x[:8].astype(np.float32) / 255, y[:8]
 
 
-def test_a_fresh_database_registers_the_committed_weights_as_live_once():
+def test_migrate_registers_the_committed_weights_as_live_and_only_once():
     manifest = inference.read_manifest()
+    assert {v.label for v in ModelVersion.objects.filter(status="live")} == {
+        f"{n}-{manifest['models'][n]['version']}" for n in registry.NAMES
+    }  # by migrate's post_migrate signal
+    ModelVersion.objects.all().delete()
+    ModelChange.objects.all().delete()  # as a database that never saw them
     made = store.ensure_registered()
     assert sorted(v.name for v in made) == sorted(registry.NAMES)
     assert store.ensure_registered() == []  # idempotent
@@ -76,6 +81,7 @@ def test_a_missing_file_is_refused(make_version):
 
 
 def test_no_live_version_is_a_clear_error(settings, tmp_path):
+    ModelVersion.objects.all().delete()
     settings.MODELS_DIR = tmp_path  # no manifest: nothing to register
     inference.reset()
     with pytest.raises(inference.ModelsUnavailable, match="no live version"):

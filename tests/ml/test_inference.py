@@ -15,6 +15,14 @@ from recognizer.ml import publishing
 pytestmark = pytest.mark.django_db
 
 
+@pytest.fixture
+def no_versions():
+    """A database whose versions are not registered yet: the first load registers MODELS_DIR's manifest."""
+    from recognizer.lifecycle.models import ModelVersion
+
+    ModelVersion.objects.all().delete()
+
+
 @pytest.fixture(scope="module")
 def digits(mnist_test):
     x, y = mnist_test
@@ -80,14 +88,14 @@ def test_loads_once_across_threads(monkeypatch):
     assert len(calls) == 1 and all(s is seen[0] for s in seen)
 
 
-def test_missing_manifest(tmp_path, settings, monkeypatch):
+def test_missing_manifest(tmp_path, settings, monkeypatch, no_versions):
     settings.MODELS_DIR = tmp_path
     monkeypatch.setattr(inference, "_current", None)
     with pytest.raises(inference.ModelsUnavailable, match="no live version"):
         inference.get_models()
 
 
-def test_checksum_mismatch(tmp_path, settings, monkeypatch):
+def test_checksum_mismatch(tmp_path, settings, monkeypatch, no_versions):
     src = inference.models_dir()
     manifest = json.loads((src / "manifest.json").read_text())
     for entry in manifest["models"].values():
@@ -101,7 +109,7 @@ def test_checksum_mismatch(tmp_path, settings, monkeypatch):
         inference.get_models()
 
 
-def test_a_changed_or_missing_companion_file_is_refused(tmp_path, settings, monkeypatch):
+def test_a_changed_or_missing_companion_file_is_refused(tmp_path, settings, monkeypatch, no_versions):
     src = inference.models_dir()
     manifest = json.loads((src / "manifest.json").read_text())
     keras = manifest["models"]["keras"]

@@ -1,5 +1,9 @@
 """python manage.py train [--model keras|custom|all] [--epochs N] [--seed S] [--no-pen | --pen-renders K --pen-weight W]
-[--with-labeled [--weight W]]"""
+[--with-labeled [--weight W]]
+
+``--candidate [--limit N] [--no-wait]``: the product's way (issue 26): a training job on the task queue (a worker,
+``make worker``, runs it), which registers candidate versions in the database with their evaluation; models/ is left
+as it is."""
 
 from __future__ import annotations
 
@@ -44,6 +48,11 @@ class Command(BaseCommand):
         parser.add_argument(
             "--include-user-labels", action="store_true", help="with --with-labeled: also labels given by drawers"
         )
+        parser.add_argument(
+            "--candidate", action="store_true", help="queue a training job that registers candidate versions"
+        )
+        parser.add_argument("--limit", type=int, default=None, help="with --candidate: at most N MNIST digits")
+        parser.add_argument("--no-wait", action="store_true", help="with --candidate: print the job's id and return")
 
     def handle(self, *args, **opts):
         from recognizer.ml import training
@@ -51,6 +60,8 @@ class Command(BaseCommand):
         if opts["epochs"] is not None and opts["epochs"] < 1:
             raise CommandError("--epochs must be at least 1")
         names = None if opts["model"] == "all" else (opts["model"],)
+        if opts["candidate"]:
+            return self.candidate(list(names or registry.NAMES), opts)
         extra = None
         if opts["with_labeled"]:
             if opts["weight"] <= 0:
@@ -91,3 +102,42 @@ class Command(BaseCommand):
         self.stdout.write(
             f"  total {time.perf_counter() - started:.0f}s; manifest: {settings.MODELS_DIR}/manifest.json"
         )
+
+    def candidate(self, names, opts):
+        """Queue a training job (``recognizer.lifecycle.jobs``) and follow it until it ends (unless --no-wait)."""
+        from recognizer.lifecycle import jobs
+        from recognizer.lifecycle.models import TrainingJob
+
+        if opts["limit"] is not None and opts["limit"] < 1:
+            raise CommandError("--limit must be at least 1")
+        options = {
+            "models": names,
+            "epochs": opts["epochs"],
+            "limit": opts["limit"],
+            "include_labeled": opts["with_labeled"],
+            "labeled_weight": opts["weight"],
+            "pen": not opts["no_pen"],
+            "seed": opts["seed"],
+            "canvas_count": min(opts["canvas_count"], 10_000),
+        }
+        try:
+            job = jobs.start(options)
+        except jobs.Busy as exc:
+            raise CommandError(f"{exc}; follow it with GET /api/models/train/{exc.job.pk}/") from None
+        self.stdout.write(f"training job {job.pk} queued (a worker runs it: `make worker`)")
+        if opts["no_wait"]:
+            return
+        last = None
+        while True:
+            job.refresh_from_db()
+            message = job.progress.get("message")
+            if message and message != last:
+                self.stdout.write(f"  [{job.status}] {message}")
+                last = message
+            if job.status not in TrainingJob.ACTIVE:
+                break
+            jobs.reap()
+            time.sleep(1)
+        if job.status != TrainingJob.Status.SUCCEEDED:
+            raise CommandError(f"training job {job.pk} {job.status}: {job.error}")
+        self.stdout.write(self.style.SUCCESS(f"training job {job.pk} succeeded: {', '.join(job.versions)}"))
