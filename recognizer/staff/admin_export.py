@@ -6,7 +6,7 @@ from django.http import StreamingHttpResponse
 from django.template.response import TemplateResponse
 from django.utils import timezone
 
-from recognizer.staff import export
+from recognizer.staff import counting, export
 
 
 class ExportForm(forms.Form):
@@ -47,9 +47,10 @@ def export_selected(modeladmin, request, queryset):
         "title": "Export drawings as training data",
         "opts": modeladmin.model._meta,
         "form": form,
-        "selected": queryset.count(),
-        "staff_labeled": queryset.labeled().count(),
-        "any_labeled": queryset.labeled(include_user_labels=True).count(),
+        # bounded counts (exact up to 10,000, the planner's estimate above): "select all" may be millions of rows
+        "selected": counting.count_of(queryset)[0],
+        "staff_labeled": counting.count_of(queryset.labeled())[0],
+        "any_labeled": counting.count_of(queryset.labeled(include_user_labels=True))[0],
         "select_across": select_across,
         # With "select all" the changelist's filters (in the URL) choose the rows, not a list of ids.
         "ids": [] if select_across else list(queryset.values_list("pk", flat=True)),
