@@ -276,6 +276,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Two sets of sources: what a drawing may hold, and the two a client of /api/predict/ may name.
+    "ENUM_NAME_OVERRIDES": {
+        "SourceEnum": "recognizer.models.Drawing.Source",
+        "ClientSourceEnum": "recognizer.api.serializers.CLIENT_SOURCES",
+    },
 }
 
 LOGGING = {

@@ -95,7 +95,7 @@ class ReadyView(V2View):
         missing, degraded = health.problems(checks)
         if not missing:
             return Response({"ready": True, **({"degraded": degraded} if degraded else {})})
-        problems = "; ".join(f"{k}: {checks[k]}" for k in missing)
+        problems = "; ".join(f"{k}: {checks[k]}" for k in missing + degraded)
         return Response({"error": f"not ready: {problems}"}, status=status.HTTP_503_SERVICE_UNAVAILABLE)
 
 

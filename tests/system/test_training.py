@@ -150,8 +150,8 @@ def test_forked_training_gives_the_same_network_as_training_here(digits):
     assert result.epochs == 2 and len(result.history) == 2
     assert forked.process.exitcode == 0
     for a, b in zip(result.model.layers, here.model.layers, strict=True):
-        for name in a.params:  # one BLAS thread there, maybe two here: the same up to rounding
-            assert np.allclose(a.params[name], b.params[name], atol=1e-5)
+        for name in a.params:  # one BLAS thread there, maybe two here: the same up to float32 rounding
+            assert np.allclose(a.params[name], b.params[name], rtol=1e-4, atol=1e-4)
     assert np.array_equal(result.model.predict(x[:100]), here.model.predict(x[:100]))
 
 
