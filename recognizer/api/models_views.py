@@ -9,6 +9,8 @@
   live version beyond the noise on any set is a 409 naming the set unless ``"force": true`` with a reason.
 """
 
+import math
+
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import permissions, serializers, status
@@ -16,6 +18,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from recognizer.api.errors import error_responses, json_error
+from recognizer.api.parsers import BoundedJSONParser
 from recognizer.api.views import ApiView
 from recognizer.lifecycle import actions, jobs
 from recognizer.lifecycle.models import ModelVersion, TrainingJob
@@ -56,17 +59,51 @@ class ModelVersionsView(ApiView, APIView):
         return Response({"versions": [describe_version(v) for v in ModelVersion.objects.order_by("name", "-version")]})
 
 
+class StrictBooleanField(serializers.BooleanField):
+    """true or false, as JSON says it: no 0, 1, "yes"."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, bool):
+            self.fail("invalid", input=data)
+        return data
+
+
+class StrictIntegerField(serializers.IntegerField):
+    """A JSON integer: no true, 2.0 or "2"."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool) or not isinstance(data, int):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class StrictFloatField(serializers.FloatField):
+    """A finite JSON number: no true or "1.5"."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool) or not isinstance(data, int | float) or not math.isfinite(data):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class StrictCharField(serializers.CharField):
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
 class TrainSerializer(serializers.Serializer):
     models = serializers.ListField(
         child=serializers.ChoiceField(choices=list(registry.NAMES)), min_length=1, max_length=len(registry.NAMES)
     )
-    epochs = serializers.IntegerField(min_value=1, max_value=50, required=False)
-    limit = serializers.IntegerField(min_value=1, max_value=60_000, required=False)
-    include_labeled = serializers.BooleanField(required=False, default=True)
-    labeled_weight = serializers.FloatField(min_value=0.01, max_value=100, required=False, default=1.0)
-    pen = serializers.BooleanField(required=False, default=True)
-    seed = serializers.IntegerField(min_value=0, max_value=2**31 - 1, required=False, default=0)
-    canvas_count = serializers.IntegerField(min_value=10, max_value=10_000, required=False, default=2000)
+    epochs = StrictIntegerField(min_value=1, max_value=50, required=False)
+    limit = StrictIntegerField(min_value=1, max_value=60_000, required=False)
+    include_labeled = StrictBooleanField(required=False, default=True)
+    labeled_weight = StrictFloatField(min_value=0.01, max_value=100, required=False, default=1.0)
+    pen = StrictBooleanField(required=False, default=True)
+    seed = StrictIntegerField(min_value=0, max_value=2**31 - 1, required=False, default=0)
+    canvas_count = StrictIntegerField(min_value=10, max_value=10_000, required=False, default=2000)
 
     def validate_models(self, value):
         if len(set(value)) != len(value):
@@ -87,6 +124,8 @@ def busy(exc: jobs.Busy) -> Response:
 
 
 class TrainView(ApiView, APIView):
+    parser_classes = [BoundedJSONParser]  # JSON only: a form's "0" is no boolean
+
     @extend_schema(
         operation_id="models_train",
         request=TrainSerializer,
@@ -147,8 +186,8 @@ class TrainJobView(ApiView, APIView):
 
 
 class ChangeSerializer(serializers.Serializer):
-    reason = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
-    force = serializers.BooleanField(required=False, default=False)
+    reason = StrictCharField(max_length=2000, required=False, allow_blank=True, default="")
+    force = StrictBooleanField(required=False, default=False)
 
 
 def lifecycle_error(exc: actions.LifecycleError) -> Response:
@@ -182,6 +221,7 @@ ACTIONS = {"shadow": actions.shadow, "promote": actions.promote, "retire": actio
 
 class VersionActionView(ApiView, APIView):
     permission_classes = [CanChangeModels]
+    parser_classes = [BoundedJSONParser]
 
     @extend_schema(
         operation_id="models_version_action",
@@ -208,6 +248,7 @@ class VersionActionView(ApiView, APIView):
 
 class RollbackView(ApiView, APIView):
     permission_classes = [CanChangeModels]
+    parser_classes = [BoundedJSONParser]
 
     @extend_schema(
         operation_id="models_rollback",

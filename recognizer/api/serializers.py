@@ -139,13 +139,24 @@ class DrawingSerializer(DrawingListSerializer):
     """A drawing with both answers, its 28×28 input as a PNG data URL and its label."""
 
     input = serializers.SerializerMethodField(help_text="The 28×28 model input as a PNG data URL.")
+    shadow = serializers.SerializerMethodField(
+        help_text="Staff only (null otherwise): the answers of the model versions in shadow (issue 26)."
+    )
 
     class Meta(DrawingListSerializer.Meta):
-        fields = DrawingListSerializer.Meta.fields[:5] + ["input"] + DrawingListSerializer.Meta.fields[5:]
+        fields = DrawingListSerializer.Meta.fields[:5] + ["input"] + DrawingListSerializer.Meta.fields[5:] + ["shadow"]
         read_only_fields = fields
 
     def get_input(self, drawing) -> str:
         return png_data_url(preprocess.stored_input_to_png(drawing.model_input))
+
+    def get_shadow(self, drawing) -> list[dict] | None:
+        request = self.context.get("request")
+        if not (request and request.user.is_staff):
+            return None
+        from recognizer.lifecycle.shadow import for_drawing
+
+        return for_drawing(drawing)
 
 
 class ErrorSerializer(serializers.Serializer):

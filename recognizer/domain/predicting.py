@@ -93,6 +93,9 @@ def predict_and_store(items: list[Prepared], context: Context) -> Result:
         raise DatabaseUnavailable("The database is unreachable; nothing was stored.") from exc
     for a in answers:  # counted once stored: a replay or a conflict is not a new prediction
         metrics.observe_answers(a)
+    from recognizer.lifecycle import shadow  # versions in shadow answer too, stored apart; never fails a predict
+
+    shadow.answer(drawings, np.stack([item.model_input for item in items]))
     return Result(drawings)
 
 

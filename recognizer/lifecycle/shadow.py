@@ -1,0 +1,61 @@
+"""Shadow answers: a version in shadow answers every predict too, through every door, after the drawings are stored.
+
+Its answers go to :class:`ShadowAnswer` (this app's table), never to ``recognizer.Prediction``: drawers and API
+clients never see them and the accuracy rollup never counts them; staff see them on a drawing (``"shadow"``). A
+shadow's failure is logged and never fails the predict.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.db import transaction
+
+from recognizer.lifecycle.models import ShadowAnswer
+
+log = logging.getLogger(__name__)
+
+
+def answer(drawings, x) -> int:
+    """Ask the shadow versions about ``x`` (the stored ``drawings``' model inputs, (N, 28, 28)) and store their answers;
+    returns how many were stored (0 when none is in shadow or anything failed)."""
+    try:
+        from recognizer import inference
+
+        if not inference.is_warm() or not drawings:
+            return 0
+        answers = inference.shadow_batch(x)
+        rows = [
+            ShadowAnswer(
+                drawing_id=drawing.pk,
+                name=name,
+                version=int(a.model_version.rsplit("-", 1)[1]),
+                digit=a.digit,
+                confidence=a.confidence,
+                probabilities=a.probabilities,
+            )
+            for drawing, per_model in zip(drawings, answers, strict=True)
+            for name, a in per_model.items()
+        ]
+        if rows:
+            with transaction.atomic():  # a savepoint inside a caller's transaction: a failure here stays here
+                ShadowAnswer.objects.bulk_create(rows)
+        return len(rows)
+    except Exception:
+        log.exception("shadow answers not stored")
+        return 0
+
+
+def for_drawing(drawing) -> list[dict]:
+    """A drawing's shadow answers, for staff."""
+    return [
+        {
+            "model_name": s.name,
+            "model_version": s.model_version,
+            "digit": s.digit,
+            "confidence": s.confidence,
+            "probabilities": s.probabilities,
+            "created": s.created,
+        }
+        for s in ShadowAnswer.objects.filter(drawing_id=drawing.pk).order_by("name", "version")
+    ]
