@@ -132,7 +132,7 @@ def indexes():
         "SELECT c.relname || ': ' || pg_size_pretty(pg_relation_size(c.oid)) FROM pg_index i "
         "JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_class t ON t.oid = i.indrelid "
         "WHERE t.relname IN ('recognizer_drawing', 'recognizer_prediction') ORDER BY t.relname, c.relname"
-    ).split()
+    ).splitlines()
 
 
 def one_size(n, repeat):
@@ -166,19 +166,7 @@ def one_size(n, repeat):
         " + (SELECT count(*) FROM recognizer_rolluplabeled)"
     ).strip()
     print(f"   migrated in {migrate:.1f} s, refresh_stats {refresh:.1f} s; timing requests", flush=True)
-    env = django_env()
-    out = subprocess.run(
-        [PY, "-m", "bench.scale_requests", "--repeat", str(repeat), "--plans", PLANS],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-    )
-    if out.returncode:
-        sys.exit(f"bench.scale_requests failed:\n{out.stderr}")
-    timings = json.loads(out.stdout)
-    for name, t in timings["results"].items():
-        print(f"   {name}: {t['ms']} ms {t['all']}", flush=True)
+    timings = time_requests(repeat)
     return {
         "n": n,
         "fill_s": round(fill, 1),
@@ -192,6 +180,22 @@ def one_size(n, repeat):
         "after": after,
         **timings,
     }
+
+
+def time_requests(repeat):
+    out = subprocess.run(
+        [PY, "-m", "bench.scale_requests", "--repeat", str(repeat), "--plans", PLANS],
+        cwd=ROOT,
+        env=django_env(),
+        capture_output=True,
+        text=True,
+    )
+    if out.returncode:
+        sys.exit(f"bench.scale_requests failed:\n{out.stderr}")
+    timings = json.loads(out.stdout)
+    for name, t in timings["results"].items():
+        print(f"   {name}: {t['ms']} ms {t['all']}", flush=True)
+    return timings
 
 
 def label(n):
@@ -225,6 +229,12 @@ def write(runs):
             cells.append(f"{before[col]} ms" if before and col is not None else "—")
             cells.append(f"{r['results'][name]['ms']:,} ms")
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    if runs[-1].get("retimed"):
+        lines += [
+            "",
+            f"The {label(runs[-1]['n'])} column was timed again on the same database after a change "
+            "(`--retime`); the other columns are from the full run.",
+        ]
     lines += ["", "| per size | " + " | ".join(label(n) for n in sizes) + " |", "|---|" + "---|" * len(sizes)]
     for key, title in (
         ("fill_s", "fill by SQL (s)"),
@@ -272,7 +282,30 @@ def main():
     parser.add_argument("--sizes", default="10000,100000,1000000")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--keep", action="store_true", help="Keep the scratch database of the last size.")
+    parser.add_argument(
+        "--retime",
+        action="store_true",
+        help="Only time the requests again on the kept database (the last size of bench/SCALE.json) and rewrite "
+        "SCALE.md with those figures; everything else as the last full run measured it.",
+    )
     args = parser.parse_args()
+    if args.retime:
+        runs = json.loads(OUT.with_suffix(".json").read_text())
+        psql("VACUUM ANALYZE")
+        for run in runs:  # lists written by an earlier version, split at every space: joined again
+            for side in ("before", "after"):
+                entries = []
+                for token in run[side]["indexes"]:
+                    if token.endswith(":") or not entries:
+                        entries.append(token)
+                    else:
+                        entries[-1] += " " + token
+                run[side]["indexes"] = entries
+        runs[-1]["after"]["indexes"] = indexes()
+        runs[-1].update(time_requests(args.repeat))
+        runs[-1]["retimed"] = True
+        write(runs)
+        return
     runs = [one_size(int(n), args.repeat) for n in args.sizes.split(",")]
     write(runs)
     if not args.keep:

@@ -20,7 +20,7 @@ import django  # noqa: E402
 django.setup()
 
 from django.contrib.auth import get_user_model  # noqa: E402
-from django.db import connection, transaction  # noqa: E402
+from django.db import connection  # noqa: E402
 from django.test import Client  # noqa: E402
 from django.test.utils import CaptureQueriesContext  # noqa: E402
 from django.urls import reverse  # noqa: E402
@@ -99,11 +99,25 @@ def run():
         requests["API list, last page (cursor)"] = "/api/drawings/?cursor=" + Pagination.encode("n", tail)
     results = {name: timed(client, url, args.repeat) for name, url in requests.items()}
 
-    # the queue once no disagreement waits: label them all staff in a transaction that is rolled back
-    with transaction.atomic():
-        Drawing.objects.filter(agree=False).update(label_source="staff", label=0)
-        results["queue next (the rest)"] = timed(client, reverse("admin:recognizer_drawing_queue_next"), args.repeat)
-        transaction.set_rollback(True)
+    # the queue once no disagreement waits: every disagreement labeled by staff (committed, as staff would have done;
+    # put back afterwards), so the first group is empty and the next drawing comes from the agreements
+    with connection.cursor() as cursor:
+        cursor.execute("DROP TABLE IF EXISTS bench_saved_labels")
+        cursor.execute(
+            "CREATE TABLE bench_saved_labels AS SELECT id, label, label_source FROM recognizer_drawing WHERE NOT agree"
+        )
+        cursor.execute("UPDATE recognizer_drawing SET label_source = 'staff', label = 0 WHERE NOT agree")
+    try:
+        rest = reverse("admin:recognizer_drawing_queue_next")
+        results["queue next (the rest)"] = timed(client, rest, args.repeat)
+        rest_plan = slowest_plan(client, rest)
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "UPDATE recognizer_drawing d SET label = s.label, label_source = s.label_source "
+                "FROM bench_saved_labels s WHERE s.id = d.id"
+            )
+            cursor.execute("DROP TABLE bench_saved_labels")
 
     # a predict's insert (what every door does), the models' answers made up
     from types import SimpleNamespace
@@ -130,10 +144,7 @@ def run():
     plans = {}
     for name in [p for p in args.plans.split("|") if p]:
         if name == "queue next (the rest)":
-            with transaction.atomic():
-                Drawing.objects.filter(agree=False).update(label_source="staff", label=0)
-                plans[name] = slowest_plan(client, reverse("admin:recognizer_drawing_queue_next"))
-                transaction.set_rollback(True)
+            plans[name] = rest_plan
         elif name in requests:
             plans[name] = slowest_plan(client, requests[name])
     json.dump({"results": results, "plans": plans}, sys.stdout)

@@ -187,8 +187,9 @@ ESTIMATE_ABOVE = 10_000  # a count above this many rows is PostgreSQL's estimate
 
 
 class DrawingPaginator(Paginator):
-    """A page's ids first (an index-only scan of ``(created, id)``), then those rows only; and on PostgreSQL the
-    unfiltered count of a big table from the planner's estimate (``pg_class.reltuples``) instead of a COUNT."""
+    """A page's ids first (an index-only scan of ``(created, id)``, from whichever end of the list is nearer, so the
+    last page costs what the first does), then those rows only; and on PostgreSQL the unfiltered count of a big table
+    from the planner's estimate (``pg_class.reltuples``) instead of a COUNT."""
 
     @cached_property
     def count(self):
@@ -211,7 +212,13 @@ class DrawingPaginator(Paginator):
         top = bottom + self.per_page
         if top + self.orphans >= self.count:
             top = self.count
-        ids = list(self.object_list.values_list("pk", flat=True)[bottom:top])
+        if bottom > self.count // 2:  # the far half: read it from the other end of the index, and turn it round
+            from_end = max(self.count - top, 0)
+            rows_wanted = top - bottom
+            ids = list(self.object_list.reverse().values_list("pk", flat=True)[from_end : from_end + rows_wanted])
+            ids.reverse()
+        else:
+            ids = list(self.object_list.values_list("pk", flat=True)[bottom:top])
         rows = {row.pk: row for row in self.object_list.filter(pk__in=ids).order_by()}
         return self._get_page([rows[pk] for pk in ids if pk in rows], number, self)
 

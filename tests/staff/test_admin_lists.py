@@ -46,11 +46,17 @@ def test_the_columns_show_each_models_answer(admin_client, drawings):
     assert "<b>3</b> <small>70%</small>" in html
 
 
-def test_pages_by_ids_in_the_lists_order(admin_client, settings, drawings, monkeypatch):
+def test_pages_by_ids_in_the_lists_order(admin_client, drawings, monkeypatch):
+    for _ in range(4):
+        make_drawing()
     monkeypatch.setattr(drawing_admin.DrawingAdmin, "list_per_page", 2)
     newest_first = list(Drawing.objects.order_by("-created", "-id").values_list("pk", flat=True))
-    assert [d.pk for d in admin_client.get(CHANGELIST).context["cl"].result_list] == newest_first[:2]
-    assert [d.pk for d in admin_client.get(CHANGELIST, {"p": "2"}).context["cl"].result_list] == newest_first[2:]
+    pages = [  # the far pages are read from the other end of the index and turned round
+        [d.pk for d in admin_client.get(CHANGELIST, {"p": str(p)}).context["cl"].result_list] for p in (1, 2, 3, 4)
+    ]
+    assert pages == [newest_first[0:2], newest_first[2:4], newest_first[4:6], newest_first[6:]]
+    by_id = [d.pk for d in admin_client.get(CHANGELIST, {"o": "1", "p": "4"}).context["cl"].result_list]
+    assert by_id == [max(newest_first)]  # sorted by id ascending, the last page holds the newest id
 
 
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="the estimate is PostgreSQL's")
