@@ -28,9 +28,15 @@ def held_out(drawer_key: str, pk: int) -> bool:
 
 def production_split(split: str):
     """``(x uint8 N×28×28, y uint8 N)`` of the staff-labelled drawings on one side ("train" or "holdout")."""
+    x, y, _ = production_split_with_ids(split)
+    return x, y
+
+
+def production_split_with_ids(split: str, limit: int | None = None):
+    """``(x, y, ids)`` of the staff-labelled drawings on one side, at most ``limit`` of them (the newest ids)."""
     selection = export.select()
     if not len(selection):
-        return np.zeros((0, 28, 28), np.uint8), np.zeros(0, np.uint8)
+        return np.zeros((0, 28, 28), np.uint8), np.zeros(0, np.uint8), np.zeros(0, np.int64)
     keys = {}
     ids = selection.ids.tolist()
     for start in range(0, len(ids), 5000):
@@ -38,9 +44,11 @@ def production_split(split: str):
     mask = np.array([held_out(keys.get(pk, ""), pk) for pk in ids], dtype=bool)
     if split == "train":
         mask = ~mask
-    part = export.Selection(ids=selection.ids[mask], labels=selection.labels[mask], filters=selection.filters)
-    x, y, _ = export.arrays(part, "all")
-    return x, y
+    ids_kept, labels_kept = selection.ids[mask], selection.labels[mask]
+    if limit is not None:
+        ids_kept, labels_kept = ids_kept[-limit:], labels_kept[-limit:]
+    part = export.Selection(ids=ids_kept, labels=labels_kept, filters=selection.filters)
+    return export.arrays(part, "all")
 
 
 def score_predictions(pred, y) -> dict:
