@@ -10,7 +10,7 @@ from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
 
-from recognizer.lifecycle import actions, evaluation, jobs, store
+from recognizer.lifecycle import actions, evaluation, jobs, shadow, store
 from recognizer.lifecycle.models import ModelVersion, TrainingJob
 from recognizer.ml import publishing, registry
 
@@ -108,6 +108,7 @@ def compare_view(admin, request, pk):
             rows=rows,
             disagreements=disagreements,
             compared=HOLDOUT_COMPARED,
+            shadow_scores=shadow.scoreboard(version.name, version.version),
             can_change=request.user.has_perm("lifecycle.promote_model"),
         ),
     )

@@ -59,3 +59,30 @@ def for_drawing(drawing) -> list[dict]:
         }
         for s in ShadowAnswer.objects.filter(drawing_id=drawing.pk).order_by("name", "version")
     ]
+
+
+def scoreboard(name: str, version: int) -> dict | None:
+    """The shadow version against the live answers on the drawings it answered that staff have labelled since: both
+    accuracies with Wilson intervals on the same drawings (None when there are none)."""
+    from recognizer.lifecycle import stats
+    from recognizer.models import Drawing, Prediction
+
+    rows = ShadowAnswer.objects.filter(
+        name=name, version=version, drawing__label__isnull=False, drawing__label_source=Drawing.LabelSource.STAFF
+    ).values_list("drawing_id", "digit", "drawing__label")
+    shadow = {drawing: (digit, label) for drawing, digit, label in rows}
+    if not shadow:
+        return None
+    live = dict(
+        Prediction.objects.filter(drawing_id__in=list(shadow), model_name=name).values_list("drawing_id", "digit")
+    )
+    both = [d for d in shadow if d in live]
+    if not both:
+        return None
+    shadow_right = sum(shadow[d][0] == shadow[d][1] for d in both)
+    live_right = sum(live[d] == shadow[d][1] for d in both)
+    return {
+        "count": len(both),
+        "shadow": stats.score(0, len(both), correct=shadow_right),
+        "live": stats.score(0, len(both), correct=live_right),
+    }

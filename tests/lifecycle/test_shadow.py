@@ -68,3 +68,22 @@ def test_no_shadow_no_shadow_answers(staff_api):
     assert response.status_code == 201
     assert not ShadowAnswer.objects.exists()
     assert staff_api.get(f"/api/drawings/{response.json()['id']}/").json()["shadow"] == []
+
+
+def test_the_shadow_is_scored_against_the_live_answers_on_drawings_labelled_since(in_shadow, staff_user):
+    from recognizer.lifecycle import shadow
+    from recognizer.models import Drawing
+
+    ids = []
+    for strokes in (im.ONE, im.SEVEN, im.ONE):
+        response = APIClient().post("/api/predict/", {"image": im.b64(im.png(strokes))}, format="json")
+        ids.append(response.json()["id"])
+    assert shadow.scoreboard("custom", 6) is None  # none labelled yet
+    for pk, label in zip(ids, (1, 7, 4), strict=True):
+        Drawing.objects.get(pk=pk).set_label(label, source="staff", by=staff_user)
+    board = shadow.scoreboard("custom", 6)
+    live = {pk: Drawing.objects.get(pk=pk).predictions.get(model_name="custom").digit for pk in ids}
+    right = sum(live[pk] == label for pk, label in zip(ids, (1, 7, 4), strict=True))
+    assert board["count"] == 3 and board["live"]["correct"] == right
+    assert board["shadow"]["correct"] == right  # the same weights in shadow: the same answers
+    assert board["shadow"]["wilson"][0] <= board["shadow"]["accuracy"] <= board["shadow"]["wilson"][1]
