@@ -68,6 +68,9 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "recognizer",
+    "recognizer.lifecycle",  # model versions and training jobs (issue 26), on django-tasks' database queue
+    "django_tasks",
+    "django_tasks_db",
 ]
 
 MIDDLEWARE = [
@@ -224,6 +227,9 @@ if not DEBUG:
 
 # Models and data.
 MODELS_DIR = Path(os.environ.get("MODELS_DIR", BASE_DIR / "models"))
+# Weights trained by the product (issue 26): outside the checkout's models/, never committed.
+MODEL_STORE_DIR = Path(os.environ.get("MODEL_STORE_DIR", BASE_DIR / "var" / "models"))
+TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["default", "training"]}}
 # MNIST is found by recognizer.ml.datasets (MNIST_DIR, ../shared/data/mnist, the Keras cache, a download): the ML
 # core reads no Django settings, so MNIST_DIR is an environment variable only, not a setting here.
 
