@@ -82,6 +82,10 @@ NOTES = [
     "`drawer_key`, and `recognizer_prediction`'s own `drawing_id` index (the unique `(drawing, model_name)` index "
     "starts with it); `created` is indexed with `id` for the lists' order. Added: the queue's partial index, "
     "the uncounted drawings' partial index, each model's digit with `(created, id)`, the lower confidence.",
+    "- **Index sizes after** include the migration's backfill: it rewrites every drawing once (the answer columns), "
+    "so each index of `recognizer_drawing` holds the old entries until a `REINDEX` (VACUUM does not shrink an "
+    "index), and the storage per drawing above counts them too. Drawings stored after the migration add to the "
+    "before-sizes of the unchanged indexes only.",
     "- **Not done**: the 10M run (disk and time on this machine); the images in a table of their own (issue 25 "
     "item 5), so counting still lives beside the bytes in `recognizer_drawing` (storage per drawing above) — the "
     "rollup means the dashboard no longer reads them.",
