@@ -128,7 +128,11 @@ def _read_served() -> tuple[list, tuple]:
     from recognizer.lifecycle import store
 
     try:
-        return store.served(), store.generation()
+        wanted, generation = store.served(), store.generation()
+        for served in wanted:
+            if served.key not in _cache:
+                store.materialize(served)  # a version trained on another server: its files from the database
+        return wanted, generation
     except DatabaseError as exc:
         raise ModelsUnavailable(f"cannot read the model versions from the database: {exc}") from exc
 

@@ -46,6 +46,22 @@ class ModelVersion(models.Model):
         return f"{self.name}-{self.version}"
 
 
+class ModelFile(models.Model):
+    """A trained version's file as bytes, so that every server reads the same weights (each keeps a copy on its local
+    disk, in MODEL_STORE_DIR, written on first use and checked by sha256)."""
+
+    version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="blobs")
+    file = models.CharField(max_length=128)
+    sha256 = models.CharField(max_length=64)
+    data = models.BinaryField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["version", "file"], name="lifecycle_file_unique")]
+
+    def __str__(self):
+        return self.file
+
+
 class ModelChange(models.Model):
     """A change of a model's status: who, when, from which version to which, and why."""
 

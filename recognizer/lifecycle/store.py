@@ -18,7 +18,7 @@ from pathlib import Path
 from django.conf import settings
 from django.db import IntegrityError, transaction
 
-from recognizer.lifecycle.models import ModelChange, ModelVersion
+from recognizer.lifecycle.models import ModelChange, ModelFile, ModelVersion
 from recognizer.ml import publishing, registry
 
 SERVED = (ModelVersion.Status.LIVE, ModelVersion.Status.SHADOW)
@@ -33,6 +33,7 @@ class Served:
     status: str
     directory: Path
     entry: dict
+    pk: int | None = None
 
     @property
     def key(self) -> tuple:
@@ -129,7 +130,9 @@ def served() -> list[Served]:
         if ensure_registered():
             rows = list(ModelVersion.objects.filter(status__in=SERVED))
     return [
-        Served(r.name, r.version, r.status, directory_of(r), {**r.files, "name": r.name, "version": str(r.version)})
+        Served(
+            r.name, r.version, r.status, directory_of(r), {**r.files, "name": r.name, "version": str(r.version)}, r.pk
+        )
         for r in rows
     ]
 
@@ -169,7 +172,7 @@ def write_version(name: str, model, *, metrics: dict, training: dict, seed: int 
             }
             for path in written:
                 os.replace(path, directory / path.name)
-        return ModelVersion.objects.create(
+        made = ModelVersion.objects.create(
             name=name,
             version=version,
             status=ModelVersion.Status.CANDIDATE,
@@ -178,6 +181,9 @@ def write_version(name: str, model, *, metrics: dict, training: dict, seed: int 
             metrics=metrics,
             training=training,
         )
+        for file, sha256 in publishing.checksums(entry).items():  # every server reads the same bytes
+            ModelFile.objects.create(version=made, file=file, sha256=sha256, data=(directory / file).read_bytes())
+        return made
 
 
 def version_numbers(name: str) -> list[str]:
@@ -194,3 +200,23 @@ def version_states(name: str) -> list[tuple[str, str]]:
     """``(version, TF Serving state)`` of every registered version: served ones AVAILABLE, the others END."""
     rows = ModelVersion.objects.filter(name=name).order_by("-version").values_list("version", "status")
     return [(str(v), TF_SERVING_STATES[s]) for v, s in rows]
+
+
+def materialize(served: Served) -> None:
+    """Make sure this server has ``served``'s files on its local disk: a file missing (or not matching its sha256) in
+    the store is written from the database's copy (temporary name, then renamed), if the database has one."""
+    if served.pk is None or served.directory != store_dir():
+        return
+    wanted = publishing.checksums(served.entry)
+    missing = [
+        f
+        for f, sha in wanted.items()
+        if not (served.directory / f).exists() or (sha and publishing.sha256_file(served.directory / f) != sha)
+    ]
+    if not missing:
+        return
+    served.directory.mkdir(parents=True, exist_ok=True)
+    for blob in ModelFile.objects.filter(version_id=served.pk, file__in=missing):
+        with tempfile.NamedTemporaryFile(dir=served.directory, prefix=".fetching-", delete=False) as tmp:
+            tmp.write(bytes(blob.data))
+        os.replace(tmp.name, served.directory / blob.file)

@@ -1,6 +1,7 @@
 """Two gunicorn servers (2 workers each) sharing one PostgreSQL database switch under load: a promotion over the API
 reaches every worker of both with no restart, no request fails, no batch mixes versions; then a rollback does the
-same. Prints the measured switch time of each server."""
+same. The new version was trained "on server A": server B takes its files from the database. Prints the measured
+switch time of each server."""
 
 import base64
 import http.client
@@ -21,18 +22,16 @@ pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parents[2]
 WORKERS = 2
 SETUP = """
-import shutil
 from pathlib import Path
 from django.conf import settings
 from rest_framework.authtoken.models import Token
 from django.contrib.auth.models import User, Permission
 from recognizer.lifecycle.models import ModelVersion
+from recognizer.lifecycle import store
+from recognizer.ml.network import Network
 live = ModelVersion.objects.get(name="custom", status="live")
-store = Path(settings.MODEL_STORE_DIR)
-store.mkdir(parents=True, exist_ok=True)
-shutil.copy(Path(settings.MODELS_DIR) / live.files["file"], store / "custom-6.npz")
-ModelVersion.objects.create(name="custom", version=6, status="candidate", location="store",
-    files={**live.files, "file": "custom-6.npz"}, metrics={})
+# trained "on server A": its files in A's store and, as bytes, in the database; server B's store is empty
+store.write_version("custom", Network.load(Path(settings.MODELS_DIR) / live.files["file"]), metrics={}, training={})
 user = User.objects.create_user("releaser", password="releaser-pass-1", is_staff=True)
 user.user_permissions.add(Permission.objects.get(codename="promote_model"))
 print(live.version, Token.objects.create(user=user).key)
@@ -117,9 +116,9 @@ def test_two_servers_switch_under_load_and_roll_back(tmp_path):
     require_service("PostgreSQL", 5432)
     png = harness.canvas_drawings(1)[0][0]
     with harness.fresh_postgres_database(POSTGRES_URL, "digits_lifecycle_two") as url:
-        extra = {"WEB_CONCURRENCY": WORKERS, "MODEL_STORE_DIR": tmp_path / "store"}
-        env_a = harness.production_env(url, harness.free_port(), **extra)
-        env_b = harness.production_env(url, harness.free_port(), **extra)
+        extra = {"WEB_CONCURRENCY": WORKERS}
+        env_a = harness.production_env(url, harness.free_port(), MODEL_STORE_DIR=tmp_path / "a", **extra)
+        env_b = harness.production_env(url, harness.free_port(), MODEL_STORE_DIR=tmp_path / "b", **extra)
         done = subprocess.run(
             [sys.executable, "manage.py", "shell", "-c", SETUP], cwd=ROOT, env=env_a, capture_output=True, text=True
         )

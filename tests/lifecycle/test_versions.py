@@ -2,6 +2,7 @@
 (sha256 checked), the swap of the whole set, Wilson intervals and the guardrail's rule."""
 
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -89,6 +90,13 @@ def test_no_live_version_is_a_clear_error(settings, tmp_path):
     inference.reset()
 
 
+def wait_for(condition, rounds=1000):
+    for _ in range(rounds):
+        if condition():
+            return
+        time.sleep(0.01)
+
+
 def test_every_batch_answers_from_one_set_while_the_set_swaps(make_version, digits):
     """Predicts on 4 threads while the main thread promotes and rolls back: no request fails, and every batch's
     answers come from one version of each model."""
@@ -115,6 +123,7 @@ def test_every_batch_answers_from_one_set_while_the_set_swaps(make_version, digi
             actions.promote("custom", 6)
             actions.promote("keras", 6)
             inference.refresh()
+            wait_for(lambda: ("keras-6", "custom-6") in seen)  # the threads answer from the new set
             actions.rollback("custom")
             actions.rollback("keras")
             inference.refresh()
@@ -150,3 +159,22 @@ def test_worse_beyond_noise_needs_disjoint_intervals():
     assert not stats.worse_beyond_noise(stats.score(98.8, 2000), live)  # within the noise
     assert not stats.worse_beyond_noise(stats.score(95.0, 20), live)  # 19 of 20: too few to tell
     assert not stats.worse_beyond_noise(stats.score(99.5, 2000), live)
+
+
+def test_a_server_without_the_files_takes_them_from_the_database(settings, tmp_path, digits):
+    """A version trained on one server is served by another: its files are kept as bytes in the database and written
+    to the other server's local store on first use, sha256-checked."""
+    from recognizer.lifecycle.models import ModelFile
+    from recognizer.ml.network import Network
+
+    inference.refresh()
+    net = Network.load(store.directory_of(ModelVersion.objects.get(name="custom", status="live")) / "custom-5.npz")
+    made = store.write_version("custom", net, metrics={}, training={})
+    blob = ModelFile.objects.get(version=made)
+    assert blob.file == made.files["file"] and len(bytes(blob.data)) > 100_000
+    settings.MODEL_STORE_DIR = tmp_path / "another-server"  # nothing on this disk
+    actions.promote("custom", made.version)
+    assert inference.refresh() is True
+    assert inference.predict_both(digits[0][0])["custom"].model_version == made.label
+    local = tmp_path / "another-server" / made.files["file"]
+    assert store.publishing.sha256_file(local) == made.files["sha256"]
