@@ -70,7 +70,7 @@ def train_view(admin, request):
 
 def _classify(version: ModelVersion):
     spec = registry.get(version.name)
-    model = spec.resolve("load")(store.directory_of(version) / version.files["file"])
+    model = spec.resolve("load")(store.local_file(version))
     return publishing.predict_fn(version.name, model)
 
 

@@ -143,8 +143,12 @@ def run(job_id: int) -> dict:
         job = TrainingJob.objects.select_for_update().filter(pk=job_id).first()
         if job is None or job.status != Status.QUEUED:
             return {"job": job_id, "skipped": job.status if job else "missing"}
-        job.status, job.started, job.heartbeat, job.worker = Status.RUNNING, timezone.now(), timezone.now(), ""
-        job.worker = worker_name()
+        job.status, job.started, job.heartbeat, job.worker = (
+            Status.RUNNING,
+            timezone.now(),
+            timezone.now(),
+            worker_name(),
+        )
         job.save(update_fields=["status", "started", "heartbeat", "worker"])
     lower_priority()
     stop = threading.Event()

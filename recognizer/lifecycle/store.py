@@ -220,3 +220,10 @@ def materialize(served: Served) -> None:
         with tempfile.NamedTemporaryFile(dir=served.directory, prefix=".fetching-", delete=False) as tmp:
             tmp.write(bytes(blob.data))
         os.replace(tmp.name, served.directory / blob.file)
+
+
+def local_file(version: ModelVersion) -> Path:
+    """The path of ``version``'s weights on this server, fetched from the database first if this disk lacks them."""
+    entry = {**version.files, "name": version.name, "version": str(version.version)}
+    materialize(Served(version.name, version.version, version.status, directory_of(version), entry, version.pk))
+    return directory_of(version) / version.files["file"]

@@ -94,7 +94,7 @@ def train_candidates(
         metrics = {"sets": sets}
         live = ModelVersion.objects.filter(name=name, status=ModelVersion.Status.LIVE).first()
         if live is not None:
-            live_model = spec.resolve("load")(store.directory_of(live) / live.files["file"])
+            live_model = spec.resolve("load")(store.local_file(live))
             baseline = evaluation.evaluate(publishing.predict_fn(name, live_model), **eval_kwargs)
             metrics["baseline"] = {"version": live.version, "sets": baseline}
         architecture, parameters = spec.resolve("describe")(result.model)

@@ -178,3 +178,14 @@ def test_a_server_without_the_files_takes_them_from_the_database(settings, tmp_p
     assert inference.predict_both(digits[0][0])["custom"].model_version == made.label
     local = tmp_path / "another-server" / made.files["file"]
     assert store.publishing.sha256_file(local) == made.files["sha256"]
+
+
+def test_local_file_fetches_a_version_this_server_lacks(settings, tmp_path):
+    from recognizer.ml.network import Network
+
+    live = ModelVersion.objects.get(name="custom", status="live")
+    assert store.local_file(live) == store.directory_of(live) / live.files["file"]  # committed: in the checkout
+    made = store.write_version("custom", Network.load(store.local_file(live)), metrics={}, training={})
+    settings.MODEL_STORE_DIR = tmp_path / "elsewhere"
+    path = store.local_file(made)
+    assert path.parent == tmp_path / "elsewhere" and store.publishing.sha256_file(path) == made.files["sha256"]
