@@ -71,6 +71,8 @@ def predict_and_store(items: list[Prepared], context: Context) -> Result:
     try:
         answers = inference.predict_batch(np.stack([item.model_input for item in items]))
     except inference.ModelsUnavailable as exc:
+        if isinstance(exc.__cause__, OperationalError | InterfaceError):  # what is live is read from the database
+            raise DatabaseUnavailable("The database is unreachable; nothing was stored.") from exc
         raise ModelsUnavailable(str(exc)) from exc
     rows = [
         {
