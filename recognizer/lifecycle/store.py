@@ -49,7 +49,12 @@ def directory_of(version: ModelVersion) -> Path:
 
 
 def ensure_registered() -> list[ModelVersion]:
-    """Register each model of ``models/manifest.json`` that has no version yet as its live version; idempotent."""
+    """Register each model of ``models/manifest.json`` whose version is not registered yet; idempotent.
+
+    A model with no live version gets it as its live version (a fresh database). A newer version published into
+    ``models/`` by ``manage.py train`` replaces a live version that also came from ``models/`` (its files were
+    replaced there), and the older one is retired. Anything else is registered as a candidate: a version promoted
+    through the lifecycle is never replaced behind the staff's back."""
     made = []
     manifest_path = Path(settings.MODELS_DIR) / "manifest.json"
     try:
@@ -58,15 +63,25 @@ def ensure_registered() -> list[ModelVersion]:
         return made
     for name in registry.NAMES:
         entry = manifest.get("models", {}).get(name)
-        if entry is None or ModelVersion.objects.filter(name=name).exists():
+        if entry is None or ModelVersion.objects.filter(name=name, version=int(entry["version"])).exists():
             continue
+        version = int(entry["version"])
         try:
             with transaction.atomic():
+                live = ModelVersion.objects.select_for_update().filter(name=name, status=ModelVersion.Status.LIVE)
+                live = live.first()
+                republished = (
+                    live is not None and live.location == ModelVersion.Location.CHECKOUT and live.version < version
+                )
+                if republished:
+                    live.status = ModelVersion.Status.RETIRED
+                    live.save(update_fields=["status"])
+                status = ModelVersion.Status.LIVE if live is None or republished else ModelVersion.Status.CANDIDATE
                 made.append(
                     ModelVersion.objects.create(
                         name=name,
-                        version=int(entry["version"]),
-                        status=ModelVersion.Status.LIVE,
+                        version=version,
+                        status=status,
                         location=ModelVersion.Location.CHECKOUT,
                         files=files_entry(entry),
                         metrics=metrics_from_manifest(entry),
@@ -75,10 +90,15 @@ def ensure_registered() -> list[ModelVersion]:
                 )
                 ModelChange.objects.create(
                     name=name,
-                    to_version=int(entry["version"]),
+                    from_version=live.version if republished else None,
+                    to_version=version,
                     action=ModelChange.Action.REGISTER,
                     who="models/manifest.json",
-                    reason="the committed weights, registered as the first live version",
+                    reason="a new version published into models/ by manage.py train"
+                    if republished
+                    else "the committed weights, registered as the first live version"
+                    if status == ModelVersion.Status.LIVE
+                    else "published into models/ while another version is live: a candidate",
                 )
         except IntegrityError:  # another process registered it first
             pass

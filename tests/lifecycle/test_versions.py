@@ -189,3 +189,37 @@ def test_local_file_fetches_a_version_this_server_lacks(settings, tmp_path):
     settings.MODEL_STORE_DIR = tmp_path / "elsewhere"
     path = store.local_file(made)
     assert path.parent == tmp_path / "elsewhere" and store.publishing.sha256_file(path) == made.files["sha256"]
+
+
+def republish(tmp_path, settings, name, version):
+    """A copy of models/ whose manifest says ``name`` is now at ``version`` (as `manage.py train` leaves it)."""
+    import json
+    import shutil
+
+    directory = tmp_path / "models"
+    shutil.copytree(settings.MODELS_DIR, directory)
+    manifest = json.loads((directory / "manifest.json").read_text())
+    manifest["models"][name]["version"] = str(version)
+    (directory / "manifest.json").write_text(json.dumps(manifest))
+    settings.MODELS_DIR = directory
+
+
+def test_a_version_published_into_models_replaces_a_live_one_from_models(tmp_path, settings):
+    live = ModelVersion.objects.get(name="custom", status="live")
+    republish(tmp_path, settings, "custom", live.version + 1)
+    [made] = store.ensure_registered()
+    assert (made.name, made.version, made.status, made.location) == ("custom", live.version + 1, "live", "checkout")
+    live.refresh_from_db()
+    assert live.status == "retired"
+    change = ModelChange.objects.filter(action="register").latest("pk")
+    assert (change.from_version, change.to_version) == (live.version, live.version + 1)
+    assert store.ensure_registered() == []
+
+
+def test_a_publish_never_replaces_a_version_promoted_through_the_lifecycle(make_version, tmp_path, settings):
+    make_version("custom", 40, sets={"canvas": 99.0})
+    actions.promote("custom", 40, reason="test")
+    republish(tmp_path, settings, "custom", 41)
+    [made] = store.ensure_registered()
+    assert (made.version, made.status) == (41, "candidate")
+    assert ModelVersion.objects.get(name="custom", status="live").version == 40

@@ -102,6 +102,10 @@ class Command(BaseCommand):
         self.stdout.write(
             f"  total {time.perf_counter() - started:.0f}s; manifest: {settings.MODELS_DIR}/manifest.json"
         )
+        from recognizer.lifecycle import store  # what is served is what the database says: register what was published
+
+        for version in store.ensure_registered():
+            self.stdout.write(f"  registered {version.name}-{version.version} as {version.status}")
 
     def candidate(self, names, opts):
         """Queue a training job (``recognizer.lifecycle.jobs``) and follow it until it ends (unless --no-wait)."""
