@@ -65,18 +65,14 @@ SECTIONS = [  # (label, module, attribute path): timed with process_time() aroun
     ("  authentication", "rest_framework.views", "APIView.perform_authentication"),
     ("PredictView.post", "recognizer.api.views", "PredictView.post"),
     ("  request.data (JSON parse)", "rest_framework.request", "Request._load_data_and_files"),
-    (
-        "  validation (the fields, with preprocessing)",
-        "recognizer.api.serializers",
-        "PredictSerializer.fast_validated_data",
-    ),
-    ("    the image field (base64)", "recognizer.api.serializers", "ImageField.to_internal_value"),
-    ("    the pixel budget (image header)", "recognizer.api.serializers", "check_pixel_budget"),
-    ("    preprocess.to_model_input", "recognizer.ml.preprocess", "to_model_input"),
+    ("  validation (the serializer)", "rest_framework.serializers", "Serializer.is_valid"),
+    ("    the image field (base64)", "recognizer.api.image_field", "ImageField.to_internal_value"),
     ("  the drawer cookie read", "recognizer.api.views", "drawer_key"),
-    ("  create (models and store)", "recognizer.api.serializers", "PredictSerializer.create"),
-    ("    inference.predict_both", "recognizer.inference", "predict_both"),
-    ("    Drawing.objects.record (store)", "recognizer.models", "DrawingManager.record"),
+    ("  prepare (size from the header, preprocessing)", "recognizer.domain.images", "prepare"),
+    ("    preprocess.to_model_input", "recognizer.ml.preprocess", "to_model_input"),
+    ("  predict and store (the domain)", "recognizer.domain.predicting", "predict_and_store"),
+    ("    inference.predict_batch", "recognizer.inference", "predict_batch"),
+    ("    Drawing.objects.record_many (store)", "recognizer.models", "DrawingManager.record_many"),
     ("      pg_insert.insert", "recognizer.pg_insert", "insert"),
     (
         "  the answer's dict (DrawingSerializer)",
@@ -225,7 +221,7 @@ def main():
 
         w0 = time.process_time()
         for i in range(n):
-            inference.predict_both(preprocess.to_model_input(pngs[i % len(pngs)]))
+            inference.predict_batch(preprocess.to_model_input(pngs[i % len(pngs)])[None])
         work = 1000 * (time.process_time() - w0) / n
         print(
             f"{n} predicts in-process ({django.db.connection.vendor}{', profiled' if profiler else ''}): "
