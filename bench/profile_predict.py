@@ -65,7 +65,7 @@ SECTIONS = [  # (label, module, attribute path): timed with process_time() aroun
     ("  authentication", "rest_framework.views", "APIView.perform_authentication"),
     ("PredictView.post", "recognizer.api.views", "PredictView.post"),
     ("  request.data (JSON parse)", "rest_framework.request", "Request._load_data_and_files"),
-    ("  validation (the serializer)", "rest_framework.serializers", "Serializer.is_valid"),
+    ("  validation (the serializer)", "rest_framework.serializers", "BaseSerializer.is_valid"),
     ("    the image field (base64)", "recognizer.api.image_field", "ImageField.to_internal_value"),
     ("  the drawer cookie read", "recognizer.api.views", "drawer_key"),
     ("  prepare (size from the header, preprocessing)", "recognizer.domain.images", "prepare"),
