@@ -89,6 +89,11 @@ NOTES = [
     "- **Not done**: the 10M run (disk and time on this machine); the images in a table of their own (issue 25 "
     "item 5), so counting still lives beside the bytes in `recognizer_drawing` (storage per drawing above) — the "
     "rollup means the dashboard no longer reads them.",
+    "- **The insert** is one predict's statement committed with `synchronous_commit` on, so it is mostly the WAL "
+    "flush: at 1M it was timed right after loading, with the checkpoint still writing, in steps of the disk's "
+    "4 ms; on the same 1M database later, at rest, 0.94 ms (median of 30, `--retime`). The columns it now sets "
+    "and the indexes it now feeds (the queue's, the uncounted drawings', each model's digit, the lower confidence; "
+    "three duplicate indexes fewer) are microseconds of that; `make bench` is the measure of predict throughput.",
     "- **Noise**: 2 shared cores, with other work running at the same time; medians of 3 after a warm-up, the "
     "three runs in bench/SCALE.json. Differences of a few tens of ms between sizes are within that noise.",
 ]
