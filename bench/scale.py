@@ -303,7 +303,12 @@ def write(runs):
         else:
             lines += ["Before: the column did not exist (the query was a subquery per row over the predictions)."]
         lines += ["After:", "```", big["after"]["explain"][name], "```", ""]
-    lines += [f"## Plans of the slowest requests at {label(big['n'])} (their slowest query)", ""]
+    lines += [
+        f"## Plans of the slowest requests at {label(big['n'])} (their slowest SELECT)",
+        "",
+        "Taken with `--plans-only` on the kept database (a second fill by the same SQL when the first was gone).",
+        "",
+    ]
     for name, plan in big["plans"].items():
         lines += [
             f"### {name} ({plan.get('ms', '?')} ms)",

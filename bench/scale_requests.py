@@ -43,10 +43,11 @@ def timed(client, url, repeat):
 def slowest_plan(client, url):
     with CaptureQueriesContext(connection) as queries:
         client.get(url)
-    slowest = max(queries.captured_queries, key=lambda q: float(q["time"]))
+    selects = [q for q in queries.captured_queries if q["sql"].lstrip().upper().startswith("SELECT")]
+    if not selects:
+        return {"sql": "", "plan": "(no SELECT)"}
+    slowest = max(selects, key=lambda q: float(q["time"]))
     sql = slowest["sql"]
-    if not sql.lstrip().upper().startswith("SELECT"):
-        return {"sql": sql, "plan": "(not a SELECT)"}
     with connection.cursor() as cursor:
         cursor.execute("EXPLAIN (ANALYZE, BUFFERS) " + sql)
         plan = "\n".join(row[0] for row in cursor.fetchall())
