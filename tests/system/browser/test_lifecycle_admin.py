@@ -9,19 +9,34 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
+from recognizer import inference
 from recognizer.lifecycle.models import ModelChange, ModelVersion
-from tests.system.browser.conftest import browser, visit_factory  # noqa: F401 (fixtures)
 
-pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
-ROOT = Path(__file__).resolve().parents[2]
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+ROOT = Path(__file__).resolve().parents[3]
+
+
+@pytest.fixture
+def store_dir(tmp_path, settings):
+    """Trained weights go to a temporary MODEL_STORE_DIR; what this process serves is forgotten afterwards."""
+    settings.MODEL_STORE_DIR = tmp_path / "store"
+    yield settings.MODEL_STORE_DIR
+    inference.reset()
+
+
+def worker_database_url():
+    """The test database as a URL, so the worker (another process) reads the same one, on SQLite or PostgreSQL."""
+    db = settings.DATABASES["default"]
+    if db["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{db['NAME']}"
+    user = db.get("USER") or "postgres"
+    return f"postgres://{user}@{db.get('HOST') or '127.0.0.1'}:{db.get('PORT') or 5432}/{db['NAME']}"
 
 
 def run_worker(store):
-    db = settings.DATABASES["default"]
-    assert db["ENGINE"].endswith("sqlite3"), "the worker reads the same test database"
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_", "REDIS_", "CACHE_"))},
-        "DATABASE_URL": f"sqlite:///{db['NAME']}",
+        "DATABASE_URL": worker_database_url(),
         "MODEL_STORE_DIR": str(store),
         "OMP_NUM_THREADS": "1",
         "OPENBLAS_NUM_THREADS": "1",
@@ -37,7 +52,7 @@ def run_worker(store):
     assert done.returncode == 0, done.stderr[-3000:]
 
 
-def test_train_compare_shadow_promote_rollback_in_the_admin(visit_factory, django_user_model, store_dir):  # noqa: F811
+def test_train_compare_shadow_promote_rollback_in_the_admin(visit_factory, django_user_model, store_dir):
     from playwright.sync_api import expect
 
     django_user_model.objects.create_superuser("root", "root@example.com", "root-pass-123")
