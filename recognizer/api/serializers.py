@@ -126,13 +126,17 @@ class DrawingListSerializer(serializers.ModelSerializer):
         return drawing.labeled_by.get_username()
 
     def get_url(self, drawing) -> str:
-        return reverse("api:drawing-detail", args=[drawing.pk])
+        # One reverse() per drawing, not three: the pictures' URLs are the detail URL's image.png and input.png.
+        last = getattr(self, "_last_url", None)
+        if last is None or last[0] != drawing.pk:
+            last = self._last_url = (drawing.pk, reverse("api:drawing-detail", args=[drawing.pk]))
+        return last[1]
 
     def get_image_url(self, drawing) -> str:
-        return reverse("api:drawing-image", args=[drawing.pk])
+        return self.get_url(drawing) + "image.png"
 
     def get_input_url(self, drawing) -> str:
-        return reverse("api:drawing-input", args=[drawing.pk])
+        return self.get_url(drawing) + "input.png"
 
 
 class DrawingSerializer(DrawingListSerializer):
