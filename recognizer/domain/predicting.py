@@ -68,8 +68,9 @@ def predict_and_store(items: list[Prepared], context: Context) -> Result:
     if not items:
         raise ValueError("predict_and_store needs at least one item")
     keys = item_keys(context.idempotency_key, len(items))
+    x = np.stack([item.model_input for item in items])
     try:
-        answers = inference.predict_batch(np.stack([item.model_input for item in items]))
+        answers = inference.predict_batch(x)
     except inference.ModelsUnavailable as exc:
         if isinstance(exc.__cause__, OperationalError | InterfaceError):  # what is live is read from the database
             raise DatabaseUnavailable("The database is unreachable; nothing was stored.") from exc
@@ -97,7 +98,7 @@ def predict_and_store(items: list[Prepared], context: Context) -> Result:
         metrics.observe_answers(a)
     from recognizer.lifecycle import shadow  # versions in shadow answer too, stored apart; never fails a predict
 
-    shadow.answer(drawings, np.stack([item.model_input for item in items]))
+    shadow.answer(drawings, x)
     return Result(drawings)
 
 
