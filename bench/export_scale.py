@@ -45,7 +45,7 @@ def fill(n, say):
     from django.utils import timezone
 
     from recognizer.ml import canvas_eval, datasets
-    from recognizer.models import MODEL_NAMES, Drawing, Prediction
+    from recognizer.models import MODEL_NAMES, Drawing, DrawingImage, Prediction
 
     x, y = datasets.load_mnist("train")
     originals = [d.png for d in canvas_eval.build_canvas_set(64)]
@@ -61,15 +61,19 @@ def fill(n, say):
                 [
                     Drawing(
                         created=now,
-                        image=originals[(start + i) % len(originals)],
-                        model_input=x[j].tobytes(),
                         preprocess_version="mnist-com-v1",
                         agree=True,
                         label=int(y[j]),
                         label_source="staff",
                         labeled_at=now,
                     )
-                    for i, j in enumerate(idx)
+                    for j in idx
+                ]
+            )
+            DrawingImage.objects.bulk_create(
+                [
+                    DrawingImage(drawing=d, image=originals[(start + i) % len(originals)], model_input=x[j].tobytes())
+                    for i, (d, j) in enumerate(zip(drawings, idx, strict=True))
                 ]
             )
             probabilities = [0.01] * 10

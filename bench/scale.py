@@ -173,55 +173,108 @@ def indexes():
     return psql(
         "SELECT c.relname || ': ' || pg_size_pretty(pg_relation_size(c.oid)) FROM pg_index i "
         "JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_class t ON t.oid = i.indrelid "
-        "WHERE t.relname IN ('recognizer_drawing', 'recognizer_prediction') ORDER BY t.relname, c.relname"
+        "WHERE t.relname IN ('recognizer_drawing', 'recognizer_prediction', 'recognizer_drawingimage') "
+        "ORDER BY t.relname, c.relname"
     ).splitlines()
 
 
-def one_size(n, repeat):
-    print(f"== {n:,} drawings", flush=True)
+def fresh_database():
     psql(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)", "postgres")
     psql(f"CREATE DATABASE {DATABASE}", "postgres")
-    migrate_to_0005()
+
+
+def fill(n, script):
     t0 = time.perf_counter()
     subprocess.run(
-        ["psql", URL, "-X", "-q", "-v", f"n={n}", "-f", str(ROOT / "bench" / "scale_fill.sql")],
-        check=True,
-        capture_output=True,
+        ["psql", URL, "-X", "-q", "-v", f"n={n}", "-f", str(ROOT / "bench" / script)], check=True, capture_output=True
     )
-    fill = time.perf_counter() - t0
-    psql("VACUUM ANALYZE")
-    before = {"explain": explain_all(skip_new=True), "indexes": indexes()}
-    print(f"   filled in {fill:.0f} s; migrating", flush=True)
-    migrate, _ = manage("migrate", "--noinput")
+    return time.perf_counter() - t0
+
+
+# The sha256 of every image and model input, kept before the bytes move, and how many differ from where they are now.
+KEEP_DIGESTS = (
+    "DROP TABLE IF EXISTS bench_sha; CREATE TABLE bench_sha AS "
+    "SELECT id, sha256(image) AS image_sha, sha256(model_input) AS input_sha FROM recognizer_drawing"
+)
+DIFFER = (
+    "SELECT (SELECT count(*) FROM bench_sha) || ' ' || (SELECT count(*) FROM {table}) || ' ' || "
+    "(SELECT count(*) FROM bench_sha s LEFT JOIN {table} b ON b.{key} = s.id WHERE b.{key} IS NULL "
+    "OR sha256(b.image) <> s.image_sha OR sha256(b.model_input) <> s.input_sha)"
+)
+
+
+def differing(where):
+    table, key = ("recognizer_drawingimage", "drawing_id") if where == "moved" else ("recognizer_drawing", "id")
+    kept, there, differ = map(int, psql(DIFFER.format(table=table, key=key)).split())
+    return {"images": kept, "rows": there, "differ": differ}
+
+
+def move_bytes(n, check):
+    """0007 + 0008, timed; with ``check``, the sha256 of every image and input before and after, then back to 0006
+    (timed, checked) and forward again."""
+    out = {}
+    if check:
+        psql(KEEP_DIGESTS)
+    out["move_s"], _ = manage("migrate", "--noinput")
+    if check:
+        out["sha_after_move"] = differing("moved")
+        out["move_back_s"], _ = manage("migrate", "recognizer", "0006", "--noinput")
+        out["sha_after_move_back"] = differing("back")
+        out["move_again_s"], _ = manage("migrate", "--noinput")
+        out["sha_after_move_again"] = differing("moved")
+        psql("DROP TABLE bench_sha")
+        print(f"   bytes checked: {out}", flush=True)
+    return out
+
+
+def sizes():
+    """Bytes per drawing: the hot tables (drawing, predictions) and the bytes' table, each with its indexes."""
+    hot = "pg_total_relation_size('recognizer_drawing') + pg_total_relation_size('recognizer_prediction')"
+    return int(psql(f"SELECT {hot}").strip()), int(psql("SELECT pg_total_relation_size('recognizer_drawingimage')"))
+
+
+def one_size(n, repeat, *, latest_fill=False, check_bytes=False):
+    print(f"== {n:,} drawings", flush=True)
+    fresh_database()
+    result = {"n": n, "fill_schema": "latest" if latest_fill else "0005"}
+    if latest_fill:  # the latest schema filled directly: no migration timed, nothing "before"
+        manage("migrate", "--noinput")
+        result["fill_s"] = round(fill(n, "scale_fill_latest.sql"), 1)
+        print(f"   filled in {result['fill_s']:.0f} s", flush=True)
+    else:
+        migrate_to_0005()
+        result["fill_s"] = round(fill(n, "scale_fill.sql"), 1)
+        psql("VACUUM ANALYZE")
+        result["before"] = {"explain": explain_all(skip_new=True), "indexes": indexes()}
+        print(f"   filled in {result['fill_s']:.0f} s; migrating", flush=True)
+        migrate, _ = manage("migrate", "lifecycle", "--noinput")  # recognizer to 0006: the answer columns
+        result["migrate_s"] = round(migrate, 1)
+        moved = move_bytes(n, check_bytes)
+        result.update({k: round(v, 1) if isinstance(v, float) else v for k, v in moved.items()})
     refresh, refresh_out = manage("refresh_stats")
     t0 = time.perf_counter()
     psql("VACUUM ANALYZE")
     vacuum = time.perf_counter() - t0
-    after = {"explain": explain_all(), "indexes": indexes()}
-    size = int(
-        psql(
-            "SELECT pg_total_relation_size('recognizer_drawing') + pg_total_relation_size('recognizer_prediction')"
-        ).strip()
-    )
+    hot, images = sizes()
     rollup = psql(
         "SELECT (SELECT count(*) FROM recognizer_rollupdrawing) + (SELECT count(*) FROM recognizer_rollupprediction)"
         " + (SELECT count(*) FROM recognizer_rolluplabeled)"
     ).strip()
-    print(f"   migrated in {migrate:.1f} s, refresh_stats {refresh:.1f} s; timing requests", flush=True)
-    timings = time_requests(repeat)
-    return {
-        "n": n,
-        "fill_s": round(fill, 1),
-        "migrate_s": round(migrate, 1),
-        "refresh_s": round(refresh, 1),
-        "refresh_out": refresh_out.strip(),
-        "vacuum_s": round(vacuum, 1),
-        "bytes_per_drawing": size / n,
-        "rollup_rows": rollup,
-        "before": before,
-        "after": after,
-        **timings,
-    }
+    print(f"   refresh_stats {refresh:.1f} s; timing requests", flush=True)
+    result.update(
+        {
+            "refresh_s": round(refresh, 1),
+            "refresh_out": refresh_out.strip(),
+            "vacuum_s": round(vacuum, 1),
+            "bytes_per_drawing": (hot + images) / n,
+            "hot_bytes_per_drawing": hot / n,
+            "image_bytes_per_drawing": images / n,
+            "rollup_rows": rollup,
+            "after": {"explain": explain_all(), "indexes": indexes()},
+        }
+    )
+    result.update(time_requests(repeat))
+    return result
 
 
 def time_requests(repeat):
@@ -279,20 +332,40 @@ def write(runs):
         ]
     lines += ["", "| per size | " + " | ".join(label(n) for n in sizes) + " |", "|---|" + "---|" * len(sizes)]
     for key, title in (
+        ("fill_schema", "filled by SQL into the schema of"),
         ("fill_s", "fill by SQL (s)"),
-        ("migrate_s", "migrate 0005 → latest (s): backfill + indexes"),
+        ("migrate_s", "migrate 0005 → 0006 (s): answer columns backfilled + indexes"),
+        ("move_s", "migrate 0006 → 0008 (s): the bytes to their own table"),
+        ("move_back_s", "and back to 0006 (s), then forward again (s)"),
         ("refresh_s", "`refresh_stats` (s)"),
         ("vacuum_s", "VACUUM ANALYZE (s)"),
         ("rollup_rows", "rollup rows"),
     ):
-        lines.append(f"| {title} | " + " | ".join(str(r[key]) for r in runs) + " |")
-    lines.append(
-        "| storage per drawing (drawing + predictions, with indexes) | "
-        + " | ".join(f"{r['bytes_per_drawing'] / 1024:.2f} KB" for r in runs)
-        + " |"
-    )
+        cells = [str(r.get(key, "—")) for r in runs]
+        if key == "move_back_s":
+            cells = [f"{r['move_back_s']} / {r['move_again_s']}" if "move_back_s" in r else "—" for r in runs]
+        lines.append(f"| {title} | " + " | ".join(cells) + " |")
+    for key, title in (
+        ("bytes_per_drawing", "storage per drawing, all (tables + indexes)"),
+        ("hot_bytes_per_drawing", "of which drawing + predictions (what counting and the lists read)"),
+        ("image_bytes_per_drawing", "of which the bytes' table (image + 28×28 input)"),
+    ):
+        cells = [f"{r[key] / 1024:.2f} KB" if key in r else "—" for r in runs]
+        lines.append(f"| {title} | " + " | ".join(cells) + " |")
+    checked = [r for r in runs if "sha_after_move" in r]
+    if checked:
+        lines += ["", "**The bytes lose nothing** (sha256 of every image and every 28×28 input before 0007, compared"]
+        lines[-1] += " with where they are after each step; `differ` counts missing rows too):"
+        lines += [""]
+        for r in checked:
+            for step in ("sha_after_move", "sha_after_move_back", "sha_after_move_again"):
+                c = r[step]
+                lines.append(
+                    f"- {label(r['n'])}, {step.replace('_', ' ')}: {c['images']:,} drawings, "
+                    f"{c['rows']:,} rows there, {c['differ']} differ"
+                )
     lines += ["", *NOTES]
-    big = runs[-1]
+    big = max((r for r in runs if r.get("before")), key=lambda r: r["n"])
     lines += ["", f"## Indexes at {label(big['n'])}: before and after", "", "Before (0005):", "```"]
     lines += big["before"]["indexes"] + ["```", "After:", "```"] + big["after"]["indexes"] + ["```"]
     lines += ["", f"## EXPLAIN before and after, at {label(big['n'])}", ""]
@@ -304,12 +377,12 @@ def write(runs):
             lines += ["Before: the column did not exist (the query was a subquery per row over the predictions)."]
         lines += ["After:", "```", big["after"]["explain"][name], "```", ""]
     lines += [
-        f"## Plans of the slowest requests at {label(big['n'])} (their slowest SELECT)",
+        f"## Plans of the slowest requests at {label(runs[-1]['n'])} (their slowest SELECT)",
         "",
         "Taken with `--plans-only` on the kept database (a second fill by the same SQL when the first was gone).",
         "",
     ]
-    for name, plan in big["plans"].items():
+    for name, plan in runs[-1]["plans"].items():
         lines += [
             f"### {name} ({plan.get('ms', '?')} ms)",
             "",
@@ -330,6 +403,20 @@ def main():
     parser.add_argument("--sizes", default="10000,100000,1000000")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--keep", action="store_true", help="Keep the scratch database of the last size.")
+    parser.add_argument(
+        "--latest-fill-from",
+        type=int,
+        default=5_000_000,
+        help="Sizes from this one are filled straight into the latest schema (no migration timed): at 10M the "
+        "migrations' rewrites need more disk than this machine has.",
+    )
+    parser.add_argument(
+        "--check-bytes-up-to",
+        type=int,
+        default=100_000,
+        help="Up to this size, the sha256 of every image and input is checked after the bytes move, back and again.",
+    )
+    parser.add_argument("--add", action="store_true", help="Keep the other sizes of bench/SCALE.json in SCALE.md.")
     parser.add_argument(
         "--retime",
         action="store_true",
@@ -369,7 +456,21 @@ def main():
         runs[-1]["retimed"] = True
         write(runs)
         return
-    runs = [one_size(int(n), args.repeat) for n in args.sizes.split(",")]
+    runs = [
+        one_size(
+            int(n),
+            args.repeat,
+            latest_fill=int(n) >= args.latest_fill_from,
+            check_bytes=int(n) <= args.check_bytes_up_to,
+        )
+        for n in args.sizes.split(",")
+    ]
+    if args.add:  # beside the sizes measured earlier (bench/SCALE.json), replacing those measured again
+        done = {r["n"] for r in runs}
+        runs = sorted(
+            [r for r in json.loads(OUT.with_suffix(".json").read_text()) if r["n"] not in done] + runs,
+            key=lambda r: r["n"],
+        )
     write(runs)
     if not args.keep:
         psql(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)", "postgres")

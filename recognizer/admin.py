@@ -291,7 +291,7 @@ class DrawingAdmin(ReviewAdminMixin, admin.ModelAdmin):
 
     def get_queryset(self, request):
         # Each model's digit and confidence are the drawing's own columns: no subquery, no prediction rows.
-        return super().get_queryset(request).defer("image", "model_input").select_related("labeled_by")
+        return super().get_queryset(request).select_related("labeled_by")
 
     def get_search_results(self, request, queryset, search_term):
         term = search_term.strip().lstrip("#")

@@ -156,7 +156,7 @@ class DrawingManager(models.Manager.from_queryset(DrawingQuerySet)):
         order, each holding its predictions (:meth:`Drawing.prediction_for` reads them without a query). A reused
         idempotency key raises ``IntegrityError`` and stores nothing.
         """
-        drawings, predictions = [], []
+        drawings, pictures, predictions = [], [], []
         for row in rows:
             model_input = bytes(row["model_input"])
             if len(model_input) != 28 * 28:
@@ -165,31 +165,31 @@ class DrawingManager(models.Manager.from_queryset(DrawingQuerySet)):
             missing = set(MODEL_NAMES) - set(answers)
             if missing:
                 raise ValueError(f"answers missing for models: {sorted(missing)}")
-            drawings.append(
-                self.model(
-                    **self.model.columns_from_answers(answers),
-                    image=bytes(row["image"]),
-                    image_type=row.get("image_type", "image/png"),
-                    model_input=model_input,
-                    preprocess_version=preprocess_version,
-                    source=source,
-                    drawer_key=drawer_key or "",
-                    idempotency_key=row.get("idempotency_key") or None,
-                )
+            drawing = self.model(
+                **self.model.columns_from_answers(answers),
+                image_type=row.get("image_type", "image/png"),
+                preprocess_version=preprocess_version,
+                source=source,
+                drawer_key=drawer_key or "",
+                idempotency_key=row.get("idempotency_key") or None,
             )
+            drawings.append(drawing)
+            pictures.append(DrawingImage(drawing=drawing, image=bytes(row["image"]), model_input=model_input))
             predictions.append([Prediction.from_answer(name, answers[name]) for name in MODEL_NAMES])
         db = self._db or router.db_for_write(self.model)
         connection = connections[db]
         if len(drawings) == 1 and connection.vendor == "postgresql":
             from recognizer import pg_insert  # psycopg is imported only where PostgreSQL is used
 
-            pg_insert.insert(connection, drawings[0], predictions[0], match_on="model_name")  # one round trip
+            pg_insert.insert(connection, drawings[0], pictures[0], predictions[0], match_on="model_name")  # one trip
         else:
             with transaction.atomic(using=db):
                 self.using(db).bulk_create(drawings)  # ids come back (RETURNING on PostgreSQL and SQLite)
-                for drawing, rows_of_drawing in zip(drawings, predictions, strict=True):
+                for drawing, picture, rows_of_drawing in zip(drawings, pictures, predictions, strict=True):
+                    picture.drawing = drawing  # sets the key now that the drawing has one
                     for prediction in rows_of_drawing:
                         prediction.drawing = drawing
+                DrawingImage.objects.using(db).bulk_create(pictures)
                 Prediction.objects.using(db).bulk_create([p for pair in predictions for p in pair])
         for drawing, rows_of_drawing in zip(drawings, predictions, strict=True):
             drawing.stored_predictions = rows_of_drawing
@@ -229,10 +229,9 @@ class Drawing(models.Model):
         USER = "user", "Person who drew it"
 
     created = models.DateTimeField(default=timezone.now)  # indexed with id in Meta: the lists' order
-    # Stored in the database (not a loose file) so a drawing and its answers commit together.
-    image = models.BinaryField(help_text="The image exactly as received.")
+    # The image and the model input are in ``DrawingImage`` (``picture``), a table of their own: reading labels,
+    # answers or the queue never reads the bytes. ``image`` and ``model_input`` below read them from there.
     image_type = models.CharField(max_length=32, default="image/png")
-    model_input = models.BinaryField(help_text="28×28 uint8 model input, 784 bytes, ink bright.")
     preprocess_version = models.CharField(max_length=32)
     source = models.CharField(max_length=16, choices=Source.choices, default=Source.API)
     drawer_key = models.CharField(
@@ -297,6 +296,16 @@ class Drawing(models.Model):
 
     def __str__(self):
         return f"Drawing {self.pk}"
+
+    @property
+    def image(self):
+        """The image exactly as received: a query unless fetched with ``select_related("picture")``."""
+        return self.picture.image
+
+    @property
+    def model_input(self):
+        """The 28×28 uint8 model input, 784 bytes: a query unless fetched with ``select_related("picture")``."""
+        return self.picture.model_input
 
     @classmethod
     def columns_from_answers(cls, answers):
@@ -447,6 +456,19 @@ class Drawing(models.Model):
         else:
             self.refresh_from_db(fields=["label", "label_source", "labeled_by", "labeled_at"])
         return bool(written)
+
+
+class DrawingImage(models.Model):
+    """A drawing's bytes, one row per drawing, apart from its hot columns (labels, answers, the queue's order) so a
+    scan of those reads no images. Written with the drawing in its transaction (``record_many``); stored in the
+    database, not as loose files, so a drawing and its answers commit together."""
+
+    drawing = models.OneToOneField(Drawing, on_delete=models.CASCADE, primary_key=True, related_name="picture")
+    image = models.BinaryField(help_text="The image exactly as received.")
+    model_input = models.BinaryField(help_text="28×28 uint8 model input, 784 bytes, ink bright.")
+
+    def __str__(self):
+        return f"Image of drawing {self.pk}"
 
 
 class Prediction(models.Model):

@@ -158,19 +158,18 @@ class DrawingViewSet(
     def get_queryset(self):
         qs = super().get_queryset()
         if self.action == "list":
-            # The list shows neither picture; don't fetch the blobs.
             filters = DrawingFilterSerializer(data=self.request.query_params.dict())
             filters.is_valid(raise_exception=True)
-            qs = filters.filter(qs.defer("image", "model_input"))
-        elif self.action in ("feedback", "partial_update", "destroy"):
-            qs = qs.defer("image")
+            qs = filters.filter(qs)
+        elif self.action in ("retrieve", "partial_update", "feedback", "image", "input"):
+            qs = qs.select_related("picture")  # the bytes (DrawingImage), in the same query, for those that show them
         return qs
 
     @extend_schema(responses={200: DrawingListSerializer(many=True), **error_responses(400, 404)}, auth=[{}])
     @action(detail=False)
     def mine(self, request):
         """This browser's drawings, newest first (the drawing page's "recent drawings")."""
-        qs = self.get_queryset().of_drawer(drawer_key(request)).defer("image", "model_input")
+        qs = self.get_queryset().of_drawer(drawer_key(request))
         page = self.paginate_queryset(qs)
         return self.get_paginated_response(DrawingListSerializer(page, many=True, context={"request": request}).data)
 

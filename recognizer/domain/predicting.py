@@ -119,7 +119,10 @@ def _store(rows, context):
 def _replay(keys, items, context):
     """The drawings an earlier request with these keys stored (None: there are none), or a conflict."""
     try:
-        stored = {d.idempotency_key: d for d in Drawing.objects.with_predictions().filter(idempotency_key__in=keys)}
+        stored = {
+            d.idempotency_key: d
+            for d in Drawing.objects.with_predictions().select_related("picture").filter(idempotency_key__in=keys)
+        }
     except (OperationalError, InterfaceError) as exc:
         raise DatabaseUnavailable("The database is unreachable.") from exc
     if not stored:

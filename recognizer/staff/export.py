@@ -172,7 +172,7 @@ def _spool_inputs(selection, progress=None):
 
     For the formats whose header states the count: it is known only once every row has been read."""
     spool = tempfile.TemporaryFile()
-    for _, _, _, model_input in iter_rows(selection, "model_input", progress=progress):
+    for _, _, _, model_input in iter_rows(selection, "picture__model_input", progress=progress):
         spool.write(pixels(model_input))
     spool.seek(0)
     return spool
@@ -190,7 +190,7 @@ def arrays(selection, split="all"):
     part = split_selection(selection, split)
     x = np.empty((len(part), SIDE, SIDE), dtype=np.uint8)
     found = np.zeros(len(part), dtype=bool)
-    for index, _, _, model_input in iter_rows(part, "model_input"):
+    for index, _, _, model_input in iter_rows(part, "picture__model_input"):
         x[index] = np.frombuffer(pixels(model_input), dtype=np.uint8).reshape(SIDE, SIDE)
         found[index] = True
     selection.skipped_ids.update(part.skipped_ids)
@@ -344,7 +344,7 @@ def stream_csv(selection, progress=None):
     """Kaggle "Digit Recognizer" layout: ``label,pixel0,...,pixel783``."""
     yield ("label," + ",".join(f"pixel{i}" for i in range(PIXELS)) + "\n").encode()
     lines = []
-    for _, _, label, model_input in iter_rows(selection, "model_input", progress=progress):
+    for _, _, label, model_input in iter_rows(selection, "picture__model_input", progress=progress):
         lines.append(f"{label},{','.join(map(_DECIMAL.__getitem__, pixels(model_input)))}\n")
         if len(lines) == 200:
             yield "".join(lines).encode()
@@ -438,7 +438,14 @@ def stream_png(selection, progress=None):
         manifest = csv.writer(manifest_text)
         manifest.writerow(MANIFEST_FIELDS)
         rows = iter_rows(
-            selection, "image", "image_type", "model_input", "label_source", "agree", "created", progress=progress
+            selection,
+            "picture__image",
+            "image_type",
+            "picture__model_input",
+            "label_source",
+            "agree",
+            "created",
+            progress=progress,
         )
         predictions, batch_start = {}, None
         for index, pk, label, image, image_type, model_input, label_source, agree, created in rows:

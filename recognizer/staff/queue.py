@@ -92,7 +92,7 @@ def next_drawings(user_id, *, exclude=(), skipped=(), count=1):
                 if len(taken) == count:
                     break
         start += LEASE_SCAN
-    by_pk = Drawing.objects.with_predictions().defer("image", "model_input").in_bulk(taken)
+    by_pk = Drawing.objects.with_predictions().in_bulk(taken)
     return [by_pk[pk] for pk in taken if pk in by_pk]
 
 
@@ -108,7 +108,7 @@ def _snapshot(drawing):
 def label_drawing(user, pk, digit):
     """Set a staff label from the queue; returns the undo record. A staff label by someone else is kept."""
     with transaction.atomic():
-        drawing = get_object_or_404(Drawing.objects.select_for_update().defer("image", "model_input"), pk=pk)
+        drawing = get_object_or_404(Drawing.objects.select_for_update(), pk=pk)
         if drawing.label_source == Drawing.LabelSource.STAFF and drawing.labeled_by_id not in (None, user.pk):
             raise QueueError(
                 f"Drawing {pk} was labeled {drawing.label} by another staff member.",
@@ -131,7 +131,7 @@ def undo_label(user, record):
     pk = record["id"]
     take_lease(pk, user.pk)  # first, so nobody else is handed it between the restore and the reply
     with transaction.atomic():
-        drawing = get_object_or_404(Drawing.objects.select_for_update().defer("image", "model_input"), pk=pk)
+        drawing = get_object_or_404(Drawing.objects.select_for_update(), pk=pk)
         before = record["before"]
         restored = drawing.restore_label(
             {
@@ -145,7 +145,7 @@ def undo_label(user, record):
         if not restored:
             release_lease(pk, user.pk)
             raise QueueError(f"Drawing {pk} changed since you labeled it; not undone.", status=409, code="changed")
-    return Drawing.objects.with_predictions().defer("image", "model_input").get(pk=pk)
+    return Drawing.objects.with_predictions().get(pk=pk)
 
 
 def _existing_user_id(pk):

@@ -25,7 +25,7 @@ from recognizer import limits
 from recognizer.fields import BoundedIntField, DigitField, id_field
 from recognizer.image_responses import image_response
 from recognizer.ml import preprocess
-from recognizer.models import MODEL_NAMES, Drawing
+from recognizer.models import MODEL_NAMES, DrawingImage
 from recognizer.staff import accuracy, dashboard, queue
 from recognizer.staff.queue import QueueError
 
@@ -233,11 +233,13 @@ class ReviewAdminMixin:
     def image_view(self, request, pk):
         if not self.has_view_permission(request):
             raise Http404
-        drawing = get_object_or_404(Drawing.objects.only("image", "image_type"), pk=pk)
-        return image_response(bytes(drawing.image), drawing.image_type)
+        picture = get_object_or_404(
+            DrawingImage.objects.select_related("drawing").only("image", "drawing__image_type"), pk=pk
+        )
+        return image_response(bytes(picture.image), picture.drawing.image_type)
 
     def input_view(self, request, pk):
         if not self.has_view_permission(request):
             raise Http404
-        drawing = get_object_or_404(Drawing.objects.only("model_input"), pk=pk)
-        return image_response(preprocess.stored_input_to_png(drawing.model_input))
+        picture = get_object_or_404(DrawingImage.objects.only("model_input"), pk=pk)
+        return image_response(preprocess.stored_input_to_png(picture.model_input))

@@ -95,10 +95,11 @@ def test_one_insert_for_the_drawing_and_one_for_both_predictions(returning):
         q["sql"] for q in captured if q["sql"].lstrip().upper().startswith(("INSERT", "UPDATE", "DELETE", "WITH"))
     ]
     assert len([q for q in writes if '"recognizer_drawing"' in q]) == 1
+    assert len([q for q in writes if '"recognizer_drawingimage"' in q]) == 1  # its bytes, in their own table
     assert len([q for q in writes if '"recognizer_prediction"' in q]) == 1  # both rows in one statement
-    # Nothing else: no session row, first visit or not. On PostgreSQL the drawing and its predictions are one
-    # statement (recognizer/pg_insert.py).
-    assert len(writes) == (1 if connection.vendor == "postgresql" else 2), writes
+    # Nothing else: no session row, first visit or not. On PostgreSQL the drawing, its bytes and its predictions are
+    # one statement (recognizer/pg_insert.py).
+    assert len(writes) == (1 if connection.vendor == "postgresql" else 3), writes
     reads = [q["sql"] for q in captured if q["sql"].lstrip().upper().startswith("SELECT")]
     assert reads == []  # the answer is built from what was written
     assert Prediction.objects.filter(drawing_id=response.json()["id"]).count() == 2

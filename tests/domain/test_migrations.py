@@ -29,4 +29,6 @@ def test_drawer_key_rename_keeps_every_drawers_key():
     finally:
         executor = MigrationExecutor(connection)
         executor.migrate(executor.loader.graph.leaf_nodes())
-        connection.cursor().execute("DELETE FROM recognizer_drawing")
+        from recognizer.models import Drawing
+
+        Drawing.objects.all().delete()  # with their image rows (0007 copied them)

@@ -2,7 +2,7 @@ import pytest
 from django.db import IntegrityError, connection
 from django.test.utils import CaptureQueriesContext
 
-from recognizer.models import Drawing, Prediction
+from recognizer.models import Drawing, DrawingImage, Prediction
 from tests.factories import answer, make_drawing
 
 pytestmark = pytest.mark.django_db
@@ -31,13 +31,19 @@ def test_failure_after_the_drawing_was_inserted_leaves_nothing():
     with CaptureQueriesContext(connection) as captured:
         with pytest.raises(IntegrityError):
             make_drawing(keras=3, custom=-1)
-    if connection.vendor == "postgresql":  # one statement inserts both (recognizer/pg_insert.py)
+    tables = ('"recognizer_drawing"', '"recognizer_drawingimage"', '"recognizer_prediction"')
+    if connection.vendor == "postgresql":  # one statement inserts all three (recognizer/pg_insert.py)
         [statement] = [q["sql"] for q in captured if "INSERT" in q["sql"].upper()]
-        assert statement.index('"recognizer_drawing"') < statement.index('"recognizer_prediction"')
+        assert [statement.index(t) for t in tables] == sorted(statement.index(t) for t in tables)
     else:
         inserts = [q["sql"] for q in captured if q["sql"].lstrip().upper().startswith("INSERT")]
-        assert ['"recognizer_drawing"' in q for q in inserts] == [True, False]  # drawing, then the predictions
+        assert [[t in q for t in tables] for q in inserts] == [  # the drawing, its bytes, then the predictions
+            [True, False, False],
+            [False, True, False],
+            [False, False, True],
+        ]
     assert Drawing.objects.count() == 0
+    assert DrawingImage.objects.count() == 0
     assert Prediction.objects.count() == 0
 
 

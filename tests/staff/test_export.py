@@ -161,7 +161,7 @@ def test_batches_keep_ids_and_labels_in_line(fixture_drawings, monkeypatch):
     """Smaller batches than drawings: the rows still pair up across batch boundaries."""
     monkeypatch.setattr(export, "BATCH", 3)
     want = expected(fixture_drawings)
-    rows = list(export.iter_rows(export.select(), "model_input", batch=3))
+    rows = list(export.iter_rows(export.select(), "picture__model_input", batch=3))
     assert [(pk, label) for _, pk, label, _ in rows] == [(d.pk, d.label) for d in want]
     assert [bytes(m) for *_, m in rows] == [bytes(d.model_input) for d in want]
     data = collect(export.stream("png", export.select()))
