@@ -86,3 +86,12 @@ def scoreboard(name: str, version: int) -> dict | None:
         "shadow": stats.score(0, len(both), correct=shadow_right),
         "live": stats.score(0, len(both), correct=live_right),
     }
+
+
+def scoreboards() -> list[dict]:
+    """Every version now in shadow with its :func:`scoreboard` (None until staff label a drawing it answered): the
+    accuracy dashboard's "In shadow" table."""
+    from recognizer.lifecycle.models import ModelVersion
+
+    versions = ModelVersion.objects.filter(status=ModelVersion.Status.SHADOW).order_by("name")
+    return [{"version": v, "scores": scoreboard(v.name, v.version)} for v in versions]

@@ -24,6 +24,7 @@ from rest_framework import serializers
 from recognizer import limits
 from recognizer.fields import BoundedIntField, DigitField, id_field
 from recognizer.image_responses import image_response
+from recognizer.lifecycle import shadow
 from recognizer.ml import preprocess
 from recognizer.models import MODEL_NAMES, DrawingImage
 from recognizer.staff import accuracy, dashboard, queue
@@ -224,6 +225,7 @@ class ReviewAdminMixin:
             "windows": dashboard.windows(days, query),
             "queue_url": self._url("queue"),
             "api_url": reverse("api:accuracy") + query().rstrip("?"),  # under the site's URL prefix too
+            "shadows": shadow.scoreboards(),
             **dashboard.view_model(numbers),
         }
         return TemplateResponse(request, "admin/recognizer/drawing/dashboard.html", context)

@@ -87,3 +87,27 @@ def test_the_shadow_is_scored_against_the_live_answers_on_drawings_labelled_sinc
     assert board["count"] == 3 and board["live"]["correct"] == right
     assert board["shadow"]["correct"] == right  # the same weights in shadow: the same answers
     assert board["shadow"]["wilson"][0] <= board["shadow"]["accuracy"] <= board["shadow"]["wilson"][1]
+
+
+def test_the_accuracy_dashboard_shows_the_shadow_against_live(in_shadow, staff_user, admin_client):
+    from recognizer.lifecycle import shadow
+    from recognizer.models import Drawing
+
+    page = admin_client.get("/admin/recognizer/drawing/dashboard/").content.decode()
+    assert 'id="shadows"' in page and "no labelled drawing answered in shadow yet" in page
+    ids = [
+        APIClient().post("/api/predict/", {"image": im.b64(im.png(s))}, format="json").json()["id"]
+        for s in (im.ONE, im.SEVEN)
+    ]
+    for pk, label in zip(ids, (1, 3), strict=True):
+        Drawing.objects.get(pk=pk).set_label(label, source="staff", by=staff_user)
+    board = shadow.scoreboard("custom", 6)
+    page = admin_client.get("/admin/recognizer/drawing/dashboard/").content.decode()
+    row = page[page.index('id="shadows"') :].split("</tr>")[1]
+    assert "custom-6" in row and f"<td>{board['count']}</td>" in row
+    assert f"{board['shadow']['accuracy']:.2f}%" in row and f"{board['live']['accuracy']:.2f}%" in row
+
+
+def test_the_dashboard_says_when_nothing_is_in_shadow(admin_client):
+    page = admin_client.get("/admin/recognizer/drawing/dashboard/").content.decode()
+    assert "No version in shadow" in page and 'id="shadows"' not in page
