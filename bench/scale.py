@@ -1,4 +1,4 @@
-"""``make bench-scale``: the staff pages at 10k / 100k / 1M drawings (issue 25), written to bench/SCALE.md.
+"""``make bench-scale``: the staff pages at 10k / 100k / 1M (and 10M) drawings (issue 25), written to bench/SCALE.md.
 
 For each size, in a scratch PostgreSQL database (``SCALE_DATABASE``, default ``digits_scale`` on the server of
 ``SCALE_SERVER``; never the test or the dev database):
@@ -6,11 +6,17 @@ For each size, in a scratch PostgreSQL database (``SCALE_DATABASE``, default ``d
 1. create it afresh and migrate it to 0005 (the schema before issue 25);
 2. fill it by SQL with the issue's mix (bench/scale_fill.sql);
 3. EXPLAIN the lookups whose indexes change, and list the indexes with their sizes (before);
-4. migrate to the latest (timed: the new columns backfilled, the indexes built), ``refresh_stats`` (timed), VACUUM
-   ANALYZE; the same EXPLAINs and index list (after), and the storage per drawing;
+4. migrate to 0006 (timed: the answer columns backfilled, the indexes built), then to the latest (timed: the bytes
+   to their own table; up to ``--check-bytes-up-to`` the sha256 of every image and input checked after the move,
+   after moving back and after moving again), ``refresh_stats`` (timed), VACUUM ANALYZE; the same EXPLAINs and
+   index list (after), and the storage per drawing;
 5. time each staff request in-process (bench/scale_requests.py), median of 3 after a warm-up.
 
+Sizes from ``--latest-fill-from`` (5M) skip 1-4's migrations: the latest schema is filled directly
+(bench/scale_fill_latest.sql), as at 10M the migrations' rewrites need more disk than this machine has.
+
     .venv/bin/python -m bench.scale --sizes 10000,100000,1000000
+    .venv/bin/python -m bench.scale --sizes 10000000 --add      # beside the sizes already in bench/SCALE.json
 """
 
 import argparse
@@ -83,13 +89,22 @@ NOTES = [
     "`drawer_key`, and `recognizer_prediction`'s own `drawing_id` index (the unique `(drawing, model_name)` index "
     "starts with it); `created` is indexed with `id` for the lists' order. Added: the queue's partial index, "
     "the uncounted drawings' partial index, each model's digit with `(created, id)`, the lower confidence.",
-    "- **Index sizes after** include the migration's backfill: it rewrites every drawing once (the answer columns), "
+    "- **Index sizes after** (up to 1M) include the migration's backfill: it rewrites every drawing once, "
     "so each index of `recognizer_drawing` holds the old entries until a `REINDEX` (VACUUM does not shrink an "
     "index), and the storage per drawing above counts them too. Drawings stored after the migration add to the "
     "before-sizes of the unchanged indexes only.",
-    "- **Not done**: the 10M run (disk and time on this machine); the images in a table of their own (issue 25 "
-    "item 5), so counting still lives beside the bytes in `recognizer_drawing` (storage per drawing above) — the "
-    "rollup means the dashboard no longer reads them.",
+    "- **The bytes** (item 5): the image and the 28×28 input are in `recognizer_drawingimage`, one row per "
+    "drawing; `recognizer_drawing` keeps the hot columns only (storage rows above: what counting and the lists read "
+    "against the bytes' table). Migration 0007 copies them in batches of 20,000 ids, each batch its own transaction "
+    "(resumable: a copied drawing is skipped), 0008 copies what was stored meanwhile with inserts held off by a lock "
+    "and drops the old columns; both reverse (the columns come back, filled again in batches). Up to 100k the "
+    "sha256 of every image and input is compared after the move, after moving back and after moving again "
+    "(above). PostgreSQL's DROP COLUMN frees no space by itself: the old table keeps its size until rows are "
+    "rewritten or a `VACUUM FULL` / `pg_repack` in a quiet hour; the 10M database was filled straight into the new "
+    "schema, so its storage is what a table written since looks like.",
+    "- **10M** is filled into the latest schema by `bench/scale_fill_latest.sql` (the same mix, the answer columns "
+    "set as an insert sets them): filling 0005 and migrating rewrites every row twice (0006's backfill, 0007's copy) "
+    "and needs more than this machine's free disk at 10M. `--add` puts it beside the other sizes.",
     "- **The insert** is one predict's statement committed with `synchronous_commit` on, so it is mostly the WAL "
     "flush: at 1M it was timed right after loading, with the checkpoint still writing, in steps of the disk's "
     "4 ms; on the same 1M database later, at rest, 0.94 ms (median of 30, `--retime`). The columns it now sets "
