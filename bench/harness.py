@@ -448,5 +448,6 @@ def clear_drawings(database_url):
     """Forget what earlier requests (a readiness probe, an earlier run) wrote."""
     with psycopg.connect(database_url) as conn:
         conn.execute("DELETE FROM recognizer_prediction")
+        conn.execute("DELETE FROM recognizer_drawingimage")
         conn.execute("DELETE FROM recognizer_drawing")
         conn.execute("DELETE FROM django_session")
