@@ -11,7 +11,9 @@ threads (also measured), so that much is safe to share. A worker only takes requ
 
 import gc
 import os
+import select
 import shutil
+import socket
 import sys
 import tempfile
 import threading
@@ -75,6 +77,14 @@ warm_up_models = _env_bool("GUNICORN_WARM_UP", True)
 timeout = _env_int("GUNICORN_TIMEOUT", 30)
 graceful_timeout = _env_int("GUNICORN_GRACEFUL_TIMEOUT", 20)
 keepalive = _env_int("GUNICORN_KEEPALIVE", 5)
+# SO_REUSEPORT (issue 27, item 12): a listening socket per worker, and the kernel spreads new connections over them by
+# a hash of the client's address and port. With the one socket they shared, the first worker awake could take a burst
+# of keep-alive connections alone (measured: all 8 on one worker in 5 of 40 wrk runs, all of them behind nginx; none
+# in 40 runs with this: bench/KEEPALIVE.md). gunicorn (27 here) opens these sockets in the worker; the hooks below
+# open them only once its models are warm and close them as soon as it stops accepting (without them, worker
+# recycling under load reset or refused 96 connections in 43 restarts; with them 0-2). One worker gains nothing
+# and, while it is replaced, nothing would listen at all: off for one worker unless asked for.
+reuse_port = _env_bool("GUNICORN_REUSE_PORT", workers > 1)
 # Recycle workers now and then to bound any slow leak; jitter keeps them from restarting together. 0 turns it off.
 max_requests = _env_int("GUNICORN_MAX_REQUESTS", 20000)
 max_requests_jitter = _env_int("GUNICORN_MAX_REQUESTS_JITTER", max_requests // 10)
@@ -125,8 +135,54 @@ def pre_fork(server, worker):
     gc.freeze()
 
 
+def post_fork(server, worker):
+    """With ``reuse_port`` the arbiter has just opened this worker's own listening socket: close it until the worker
+    is ready (``post_worker_init``), or the kernel would queue connections on it while the models load."""
+    if _own_sockets(worker):
+        for listener in worker.sockets:
+            listener.close()
+        worker.sockets = []
+
+
+def _own_sockets(worker):
+    # gthread's accept switch (set_accept_enabled) is what the exit hand-off below hooks.
+    return worker.cfg.reuse_port and hasattr(socket, "SO_REUSEPORT") and hasattr(worker, "set_accept_enabled")
+
+
+def _listen(worker):
+    """Open this worker's listening sockets (``reuse_port``), and close them the moment it stops accepting for good
+    (max_requests, the memory cap, SIGTERM): a closed socket leaves the kernel's group, so new connections go to the
+    other workers instead of queueing on one no one will accept from. Those already queued are accepted first."""
+    from gunicorn import sock
+
+    worker.sockets = sock.create_sockets(worker.cfg, worker.log)
+    set_accept_enabled = worker.set_accept_enabled
+
+    def set_accept_enabled_then_leave(enabled):
+        set_accept_enabled(enabled)
+        if enabled or worker.alive:
+            return
+        for listener in worker.sockets:
+            queue = select.poll()
+            queue.register(listener, select.POLLIN)
+            while queue.poll(0):  # the queue's last connections: served while the worker drains
+                before = worker.nr_conns
+                worker.accept(listener)
+                if worker.nr_conns == before:
+                    break
+            listener.close()
+
+    worker.set_accept_enabled = set_accept_enabled_then_leave
+
+
 def post_worker_init(worker):
     """Load and warm the live models before this worker accepts its first request, then follow the database's."""
+    _warm_up(worker)
+    if _own_sockets(worker):
+        _listen(worker)
+
+
+def _warm_up(worker):
     if not (warm_up_models and "digitsite" in wsgi_app):
         return
     done = threading.Event()

@@ -6,7 +6,8 @@ Reads the same environment as the app, so nginx's limits follow the app's: ``POR
 upstream, first address; ``unix:/path`` works), ``MAX_UPLOAD_BYTES`` and ``MAX_BATCH_BYTES`` (body limits, plus room
 for multipart overhead), and ``NGINX_CLIENT_TIMEOUT`` (10s), ``NGINX_WORKERS`` (auto), ``NGINX_LISTEN`` (overrides
 127.0.0.1:PORT), ``NGINX_FORWARDED_PROTO`` ($scheme; ``$http_x_forwarded_proto`` behind a TLS proxy that sets it),
-``NGINX_ACCESS_LOG`` (``<run dir>/access.log``; ``off``). Standard library only: no Django settings are imported.
+``NGINX_ACCESS_LOG`` (``<run dir>/access.log``; ``off``), ``NGINX_UPSTREAM_KEEPALIVE`` (16 idle connections to gunicorn
+per nginx worker; 0: none). Standard library only: no Django settings are imported.
 """
 
 import getpass
@@ -48,6 +49,11 @@ def upstream(env):
     return bind  # host:port and unix:/path are both nginx upstream addresses
 
 
+def _upstream_keepalive(count):
+    """Idle connections to gunicorn each nginx worker keeps open (0: a new connection for every request)."""
+    return f"keepalive {count};" if count > 0 else "# no idle upstream connections kept (NGINX_UPSTREAM_KEEPALIVE=0)"
+
+
 def values(run_dir, env):
     run_dir = Path(run_dir).resolve()
     listen = env.get("NGINX_LISTEN") or f"127.0.0.1:{_int_env(env, 'PORT', 8080)}"
@@ -66,6 +72,7 @@ def values(run_dir, env):
         "LISTEN": listen,
         "STATIC_ROOT": env.get("NGINX_STATIC_ROOT") or str(ROOT / "staticfiles"),  # collectstatic's folder
         "FORWARDED_PROTO": env.get("NGINX_FORWARDED_PROTO", "$scheme"),
+        "UPSTREAM_KEEPALIVE": _upstream_keepalive(_int_env(env, "NGINX_UPSTREAM_KEEPALIVE", 16)),
     }
 
 

@@ -48,6 +48,23 @@ def test_nginx_accepts_the_rendered_config(tmp_path):
     assert result.returncode == 0, result.stderr
 
 
+def test_upstream_keepalive_comes_from_the_environment(tmp_path):
+    """Idle connections to gunicorn nginx keeps (issue 27, item 12: bench/keepalive.py compares 16 with none)."""
+    assert "        keepalive 16;\n" in render_nginx.render(tmp_path / "default", {}).read_text()
+    assert (
+        "        keepalive 4;\n"
+        in render_nginx.render(tmp_path / "four", {"NGINX_UPSTREAM_KEEPALIVE": "4"}).read_text()
+    )
+    conf = render_nginx.render(tmp_path / "none", {"NGINX_UPSTREAM_KEEPALIVE": "0", "PORT": "9999"})
+    assert "keepalive 0" not in conf.read_text()
+    assert not [line for line in conf.read_text().splitlines() if line.strip().startswith("keepalive ")]
+    if os.path.exists(NGINX):
+        result = subprocess.run(
+            [NGINX, "-t", "-q", "-p", str(conf.parent), "-e", "stderr", "-c", str(conf)], capture_output=True, text=True
+        )
+        assert result.returncode == 0, result.stderr
+
+
 def test_nginx_answers_json_when_gunicorn_is_down(tmp_path):
     """Nothing listens upstream: nginx's own 502 is JSON under /api/ and a page elsewhere."""
     import http.client
