@@ -8,21 +8,12 @@ from importlib import import_module
 
 import pytest
 from django.db import connection
-from django.db.migrations.executor import MigrationExecutor
+
+from tests.domain.migrating import latest, migrate
 
 BEFORE = [("recognizer", "0006_staff_pages_at_scale")]
 COPIED = [("recognizer", "0007_drawing_images")]
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def migrate(targets):
-    executor = MigrationExecutor(connection)
-    executor.migrate(targets)
-    return executor.loader.project_state(targets).apps
-
-
-def latest():
-    return MigrationExecutor(connection).loader.graph.leaf_nodes()  # every app: some depend on recognizer
 
 
 def digests(rows):

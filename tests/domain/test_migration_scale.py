@@ -4,25 +4,14 @@ accuracy rollup is built for the existing drawings (exact at once), and it rever
 from datetime import timedelta
 
 import pytest
-from django.db import connection
-from django.db.migrations.executor import MigrationExecutor
 from django.utils import timezone
+
+from tests.domain.migrating import latest, migrate
 
 BEFORE = [("recognizer", "0005_drawing_source_import")]
 AFTER = [("recognizer", "0006_staff_pages_at_scale")]
 
 
-def migrate(targets):
-    executor = MigrationExecutor(connection)
-    executor.migrate(targets)
-    return executor.loader.project_state(targets).apps
-
-
-def latest():
-    return MigrationExecutor(connection).loader.graph.leaf_nodes()  # every app: some depend on recognizer
-
-
-@pytest.mark.django_db(transaction=True)
 def test_0006_fills_the_columns_and_counts_the_existing_drawings():
     old = migrate(BEFORE)
     try:
