@@ -12,6 +12,7 @@ BEFORE = [("recognizer", "0005_drawing_source_import")]
 AFTER = [("recognizer", "0006_staff_pages_at_scale")]
 
 
+@pytest.mark.django_db(transaction=True)
 def test_0006_fills_the_columns_and_counts_the_existing_drawings():
     old = migrate(BEFORE)
     try:
