@@ -68,7 +68,8 @@ bench: migrate services  # BENCH_ARGS=--quick for a smoke run
 	$(PY) -m bench.run $(BENCH_ARGS)
 
 # The staff pages at 10k / 100k / 1M drawings in a scratch PostgreSQL database (never the test or dev one):
-# bench/SCALE.md. SCALE_SIZES=10000,100000,1000000 by default; SCALE_SERVER, SCALE_DATABASE pick the database.
+# bench/SCALE.md. SCALE_SIZES=10000,100000,1000000 by default; SCALE_SERVER, SCALE_DATABASE pick the database;
+# BENCH_SCALE_ARGS=--add keeps the other sizes of bench/SCALE.json (10M: SCALE_SIZES=10000000 BENCH_SCALE_ARGS=--add).
 SCALE_SIZES ?= 10000,100000,1000000
 bench-scale: setup services
-	$(PY) -m bench.scale --sizes $(SCALE_SIZES)
+	$(PY) -m bench.scale --sizes $(SCALE_SIZES) $(BENCH_SCALE_ARGS)

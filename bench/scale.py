@@ -75,7 +75,10 @@ NOTES = [
     "page's own read of up to 5,000 waiting drawings); label writes and deletions move their drawings between "
     "cells in their own transaction. `tests/staff/test_accuracy_rollup.py` checks the numbers equal a full "
     "recompute after random predicts, labels, relabels, feedback, undo, bulk actions, imports, deletions, folds "
-    "and rebuilds. Most of the dashboard's remaining time is rendering its tables and SVG charts.",
+    "and rebuilds. On PostgreSQL the five groupings of the labeled predictions' cells are one scan (GROUPING "
+    "SETS: 70 -> 37 ms for `accuracy.compute` at 10M, 61k cells); the rest of the dashboard's time is rendering "
+    "its tables and SVG charts. The cells grow with days, versions and the mix of labels, not with drawings: "
+    "sparse at 10k, they fill up towards 1M, which is most of the dashboard's growth from 10k to 1M.",
     "- **Queue**: `queue_rank` (disagreements, then agreements under 0.9, then the rest; the lower confidence "
     "within each) set at insert, and the partial index `drawing_queue_idx` on the waiting drawings: the next "
     'drawing is the index\'s first entry. "Drawings left" is counted up to 10,000 ("10000+" beyond).',
@@ -457,15 +460,6 @@ def main():
     if args.retime:
         runs = json.loads(OUT.with_suffix(".json").read_text())
         psql("VACUUM ANALYZE")
-        for run in runs:  # lists written by an earlier version, split at every space: joined again
-            for side in ("before", "after"):
-                entries = []
-                for token in run[side]["indexes"]:
-                    if token.endswith(":") or not entries:
-                        entries.append(token)
-                    else:
-                        entries[-1] += " " + token
-                run[side]["indexes"] = entries
         runs[-1]["after"]["indexes"] = indexes()
         runs[-1].update(time_requests(args.repeat))
         runs[-1]["retimed"] = True
