@@ -83,8 +83,14 @@ keepalive = _env_int("GUNICORN_KEEPALIVE", 5)
 # in 40 runs with this: bench/KEEPALIVE.md). gunicorn (27 here) opens these sockets in the worker; the hooks below
 # open them only once its models are warm and close them as soon as it stops accepting (without them, worker
 # recycling under load reset or refused 96 connections in 43 restarts; with them 0-2). One worker gains nothing
-# and, while it is replaced, nothing would listen at all: off for one worker unless asked for.
-reuse_port = _env_bool("GUNICORN_REUSE_PORT", workers > 1)
+# and, while it is replaced, nothing would listen at all: off for one worker unless asked for. TCP only: on a unix
+# socket each worker would remove the file the others listen on and bind its own, so only the newest would be reached.
+_tcp_only = not any(address.strip().startswith(("unix:", "fd://")) for address in bind)
+reuse_port = _env_bool("GUNICORN_REUSE_PORT", workers > 1 and _tcp_only)
+if reuse_port and not _tcp_only:
+    raise SystemExit(
+        "gunicorn.conf.py: GUNICORN_REUSE_PORT works on TCP addresses only, not on GUNICORN_BIND=" + ",".join(bind)
+    )
 # Recycle workers now and then to bound any slow leak; jitter keeps them from restarting together. 0 turns it off.
 max_requests = _env_int("GUNICORN_MAX_REQUESTS", 20000)
 max_requests_jitter = _env_int("GUNICORN_MAX_REQUESTS_JITTER", max_requests // 10)

@@ -128,6 +128,18 @@ def test_each_worker_listens_on_its_own_socket_by_default():
     assert "GUNICORN_REUSE_PORT must be a boolean" in run_conf("reuse_port", GUNICORN_REUSE_PORT="maybe").stderr
 
 
+def test_a_unix_socket_keeps_one_shared_socket():
+    """With reuse_port each worker binds its own socket; on a unix path each would remove the file the others listen
+    on, so only the newest worker would be reached. Off by default there, and refused when asked for."""
+    unix = {"WEB_CONCURRENCY": "2", "GUNICORN_BIND": "unix:/tmp/digits-test.sock"}
+    assert conf_values("reuse_port", **unix) == {"reuse_port": False}
+    mixed = {**unix, "GUNICORN_BIND": "127.0.0.1:8123,unix:/tmp/digits-test.sock"}
+    assert conf_values("reuse_port", **mixed) == {"reuse_port": False}
+    refused = run_conf("reuse_port", **unix, GUNICORN_REUSE_PORT="1")
+    assert refused.returncode != 0 and "works on TCP addresses only" in refused.stderr
+    assert "Traceback" not in refused.stderr
+
+
 def pid_app(environ, start_response):
     """A WSGI app for the test below: which worker answered (this module's own server only, never the product)."""
     body = str(os.getpid()).encode()
