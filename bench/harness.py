@@ -107,8 +107,8 @@ def production_env(database_url, port, **extra):
 class Server:
     """A gunicorn master started with the repo's gunicorn.conf.py, stopped with its whole process group."""
 
-    def __init__(self, env, log_path):
-        self.env = env
+    def __init__(self, env, log_path, root=ROOT):
+        self.env, self.root = env, Path(root)  # root: the checkout served (another one to measure an older commit)
         self.port = int(env["GUNICORN_BIND"].rsplit(":", 1)[1])
         self.log_path = Path(log_path)
         self.proc = None
@@ -119,7 +119,7 @@ class Server:
         self.started_at = time.perf_counter()
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py"],
-            cwd=ROOT,
+            cwd=self.root,
             env=self.env,
             stdout=self.log_file,
             stderr=subprocess.STDOUT,

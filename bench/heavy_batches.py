@@ -1,6 +1,6 @@
 """Issue 27 items 8 and 9 against a repo's production gunicorn: heavy batches starving a small client, and worker RSS.
 
-Self-contained (no import from the repo), so the same script measures an older checkout too:
+It serves ``<root>``'s checkout with this repo's bench/harness.py, so the same script measures an older checkout too:
 
     MNIST_DIR=/work/shared/data/mnist .venv/bin/python bench/heavy_batches.py --root /tmp/before
     .venv/bin/python bench/heavy_batches.py                      # the repo this file lives in
@@ -27,120 +27,47 @@ import http.client
 import io
 import json
 import os
-import secrets
-import signal
-import socket
 import statistics
 import subprocess
 import sys
 import threading
 import time
-from contextlib import contextmanager
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import psutil
-import psycopg
 from PIL import Image, ImageDraw
 
 HERE = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(HERE))  # run as a script: bench.harness from this repo
+
+from bench import harness  # noqa: E402
 
 
 def log(*args):
     print(time.strftime("%H:%M:%S"), *args, flush=True)
 
 
-def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@contextmanager
-def scratch_database(admin_url, prefix):
-    name = f"{prefix}_{os.getpid()}"
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
-    parts = urlsplit(admin_url)
-    try:
-        yield urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, parts.fragment))
-    finally:
-        with psycopg.connect(admin_url, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
 def server_env(database_url, port, redis_url):
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("DJANGO_", "GUNICORN_", "DATABASE_", "REDIS_", "CACHE_", "PREDICT_", "MAX_"))
-    }
-    env.update(
-        DJANGO_SETTINGS_MODULE="digitsite.settings",
-        DJANGO_DEBUG="0",
-        DJANGO_SECRET_KEY=secrets.token_urlsafe(50),
-        DJANGO_ALLOWED_HOSTS="127.0.0.1",
-        DJANGO_SECURE_SSL_REDIRECT="0",
-        DATABASE_URL=database_url,
+    env = harness.production_env(
+        database_url,
+        port,
         REDIS_URL=redis_url,
         PREDICT_RATE_ANON="100000/min",
         PREDICT_RATE_USER="100000/min",
         TRUSTED_PROXIES="1",
-        GUNICORN_BIND=f"127.0.0.1:{port}",
-        GUNICORN_LOG_LEVEL="warning",
     )
-    return env
+    return {k: v for k, v in env.items() if not k.startswith("MAX_")}  # the caps as the checkout sets them
 
 
-class Server:
-    def __init__(self, root, env, log_path):
-        self.root, self.env, self.log_path = root, env, Path(log_path)
-        self.port = int(env["GUNICORN_BIND"].rsplit(":", 1)[1])
-        self.proc = None
-
-    def start(self):
-        self.log_file = open(self.log_path, "wb")  # noqa: SIM115
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-c", str(self.root / "gunicorn.conf.py")],
-            cwd=self.root,
-            env=self.env,
-            stdout=self.log_file,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        return self
-
-    def workers(self):
+def rss_mib(server):
+    """Each worker's resident memory, MiB, by pid."""
+    out = {}
+    for p in server.workers():
         try:
-            return psutil.Process(self.proc.pid).children()
+            out[p.pid] = p.memory_info().rss / 2**20
         except psutil.NoSuchProcess:
-            return []
-
-    def rss_mib(self):
-        out = {}
-        for p in self.workers():
-            try:
-                out[p.pid] = p.memory_info().rss / 2**20
-            except psutil.NoSuchProcess:
-                pass
-        return out
-
-    def stop(self):
-        if self.proc is None:
-            return
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(timeout=10)
-        try:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
             pass
-        self.log_file.close()
+    return out
 
 
 def request(port, method, path, body=None, headers=None, timeout=60):
@@ -307,7 +234,7 @@ def v2_body(target_bytes, count=1):
 
 def memory(server, port, concurrency, rounds, target_bytes, cap, count):
     body, headers = v2_body(target_bytes, count)
-    before = server.rss_mib()
+    before = rss_mib(server)
     pids_before = set(before)
     log(f"v2 body {len(body)} B; RSS before {before}")
     peak = {}
@@ -316,7 +243,7 @@ def memory(server, port, concurrency, rounds, target_bytes, cap, count):
 
     def sampler():
         while not stop.is_set():
-            for pid, mib in server.rss_mib().items():
+            for pid, mib in rss_mib(server).items():
                 seen.add(pid)
                 peak[pid] = max(peak.get(pid, 0), mib)
             time.sleep(0.1)
@@ -353,13 +280,13 @@ def memory(server, port, concurrency, rounds, target_bytes, cap, count):
         for t in ts:
             t.join()
         per_round.append(round(time.perf_counter() - rt0, 2))
-        rss = {k: round(v) for k, v in server.rss_mib().items()}
+        rss = {k: round(v) for k, v in rss_mib(server).items()}
         log(f"round {r + 1}: {per_round[-1]} s, RSS {rss}")
     elapsed = time.perf_counter() - t0
     time.sleep(5)
     stop.set()
     st.join()
-    after = server.rss_mib()
+    after = rss_mib(server)
     out = {
         "body_bytes": len(body),
         "images_per_body": count,
@@ -403,14 +330,14 @@ def main():
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True).stdout
     log(f"root {root} @ {commit.strip()}, loadavg {os.getloadavg()}, {os.cpu_count()} CPUs")
     result = {"root": str(root), "commit": commit.strip(), "cpus": os.cpu_count()}
-    with scratch_database(args.database_url, "heavy_batches") as db_url:
-        port = free_port()
+    with harness.scratch_database(args.database_url, "heavy_batches") as db_url:
+        port = harness.free_port()
         env = server_env(db_url, port, args.redis_url)
         subprocess.run(
             [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"],
             cwd=root, env=env, check=True, timeout=300,
         )  # fmt: skip
-        server = Server(root, env, f"/tmp/heavy_batches_{os.getpid()}.log").start()
+        server = harness.Server(env, f"/tmp/heavy_batches_{os.getpid()}.log", root=root).start()
         try:
             wait_ready(server, port, time.monotonic() + 180)
             result["workers"] = len(server.workers())
