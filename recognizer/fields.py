@@ -1,4 +1,5 @@
-"""Input fields the API, the staff pages and the management commands share: bounded digits, ids and dates.
+"""Input fields the API, the staff pages and the management commands share: bounded digits, ids, dates and strict JSON
+types.
 
 They sit below all three, so nothing in ``staff/`` or ``management/`` imports from ``api/``.
 """
@@ -105,3 +106,40 @@ class FlexibleDateTimeField(serializers.DateTimeField):
 def finite(value):
     if not math.isfinite(value):
         raise serializers.ValidationError("Must be a finite number.", code="invalid")
+
+
+# JSON types as JSON says them, for bodies that are JSON only (the lifecycle's API): no "0" for false, no "2" for 2.
+
+
+class StrictBooleanField(serializers.BooleanField):
+    """true or false, as JSON says it: no 0, 1, "yes"."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, bool):
+            self.fail("invalid", input=data)
+        return data
+
+
+class StrictIntegerField(serializers.IntegerField):
+    """A JSON integer: no true, 2.0 or "2"."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool) or not isinstance(data, int):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class StrictFloatField(serializers.FloatField):
+    """A finite JSON number: no true or "1.5"."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool) or not isinstance(data, int | float) or not math.isfinite(data):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class StrictCharField(serializers.CharField):
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)

@@ -9,8 +9,6 @@
   live version beyond the noise on any set is a 409 naming the set unless ``"force": true`` with a reason.
 """
 
-import math
-
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import permissions, serializers, status
@@ -20,6 +18,7 @@ from rest_framework.views import APIView
 from recognizer.api.errors import error_responses, json_error
 from recognizer.api.parsers import BoundedJSONParser
 from recognizer.api.views import ApiView
+from recognizer.fields import StrictBooleanField, StrictCharField, StrictFloatField, StrictIntegerField
 from recognizer.lifecycle import actions, jobs
 from recognizer.lifecycle.models import ModelVersion, TrainingJob
 from recognizer.ml import registry
@@ -57,40 +56,6 @@ class ModelVersionsView(ApiView, APIView):
     def get(self, request):
         """Every model version: status, metrics, when and how it was trained."""
         return Response({"versions": [describe_version(v) for v in ModelVersion.objects.order_by("name", "-version")]})
-
-
-class StrictBooleanField(serializers.BooleanField):
-    """true or false, as JSON says it: no 0, 1, "yes"."""
-
-    def to_internal_value(self, data):
-        if not isinstance(data, bool):
-            self.fail("invalid", input=data)
-        return data
-
-
-class StrictIntegerField(serializers.IntegerField):
-    """A JSON integer: no true, 2.0 or "2"."""
-
-    def to_internal_value(self, data):
-        if isinstance(data, bool) or not isinstance(data, int):
-            self.fail("invalid")
-        return super().to_internal_value(data)
-
-
-class StrictFloatField(serializers.FloatField):
-    """A finite JSON number: no true or "1.5"."""
-
-    def to_internal_value(self, data):
-        if isinstance(data, bool) or not isinstance(data, int | float) or not math.isfinite(data):
-            self.fail("invalid")
-        return super().to_internal_value(data)
-
-
-class StrictCharField(serializers.CharField):
-    def to_internal_value(self, data):
-        if not isinstance(data, str):
-            self.fail("invalid")
-        return super().to_internal_value(data)
 
 
 class TrainSerializer(serializers.Serializer):
