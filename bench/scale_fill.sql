@@ -3,15 +3,7 @@
 -- 90 days of history. The bytes are those of drawings the app made (a PNG of the page's canvas and its 28x28 input,
 -- ~1.5 KB + 784 bytes), repeated over 64 templates with a per-row salt so that no two rows are alike.
 -- Runs against the schema of migration 0005 (before issue 25): the columns the new migration adds are filled by it.
-\set ON_ERROR_STOP on
-SET synchronous_commit = off;
-
-CREATE TEMP TABLE template AS
-SELECT t AS k,
-       -- 1,504 bytes that do not compress (94 different md5s), as a PNG's do not
-       (SELECT string_agg(decode(md5(t || '.' || i), 'hex'), '' ORDER BY i) FROM generate_series(1, 94) i) AS image,
-       decode(repeat('00', 600) || repeat(md5('i' || t::text), 11) || repeat('00', 8), 'hex') AS model_input
-FROM generate_series(0, 63) t;
+\ir scale_templates.sql
 
 CREATE TEMP TABLE plan AS
 SELECT g AS n,

@@ -3,14 +3,7 @@
 -- recognizer_drawingimage, both predictions. Used for the 10M run, where filling the 0005 schema and migrating would
 -- rewrite every row twice (0006's backfill, 0007's copy) and need more disk than this machine has; the drawings are
 -- marked counted, so refresh_stats rebuilds the rollup from them. Ids follow the creation order, as in a real table.
-\set ON_ERROR_STOP on
-SET synchronous_commit = off;
-
-CREATE TEMP TABLE template AS
-SELECT t AS k,
-       (SELECT string_agg(decode(md5(t || '.' || i), 'hex'), '' ORDER BY i) FROM generate_series(1, 94) i) AS image,
-       decode(repeat('00', 600) || repeat(md5('i' || t::text), 11) || repeat('00', 8), 'hex') AS model_input
-FROM generate_series(0, 63) t;
+\ir scale_templates.sql
 
 CREATE TEMP TABLE plan AS
 SELECT row_number() OVER (ORDER BY created) AS n, *,
